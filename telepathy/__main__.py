@@ -1,0 +1,7 @@
+"""`python -m telepathy` runs the command line."""
+
+import sys
+
+from telepathy.cli import main
+
+sys.exit(main())

@@ -1,0 +1,126 @@
+"""The latent bridge: a Perceiver resampler from sender hidden states to receiver soft tokens.
+
+This is the module behind the paper's numbers (method.md §1, `latent_bridge_v15.py`), not the
+paper's prose: latent queries at the receiver's width, an input Linear only when the two widths
+differ, `depth` pre-LN blocks of cross-attention -> self-attention -> 4x FFN, no final LayerNorm,
+then per-token RMS normalisation times one learnable scalar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+RMS_EPS = 1e-8  # method.md §1.1 step 5
+
+
+@dataclass(frozen=True)
+class BridgeShape:
+    """Everything that fixes the bridge's parameter shapes (what a checkpoint must match)."""
+
+    d_sender: int
+    d_receiver: int
+    n_soft_tokens: int
+    depth: int = 2
+    n_heads: int = 8
+    ffn_mult: int = 4
+    normalize_sender: bool = False  # corrected protocol: non-affine LayerNorm on sender states
+
+
+@dataclass
+class BridgeOutput:
+    """Soft tokens plus the diagnostics the training log records."""
+
+    soft_tokens: torch.Tensor  # (batch, n_soft_tokens, d_receiver)
+    # scalar: variance of the pre-norm latents over batch and K, averaged over d (logging only)
+    pre_norm_variance: torch.Tensor
+
+
+class PerceiverBlock(nn.Module):
+    """One pre-LN block: latents cross-attend to the sender, self-attend, then a 4x GELU FFN."""
+
+    def __init__(self, d_model: int, n_heads: int, ffn_mult: int) -> None:
+        super().__init__()
+        self.ln_cross = nn.LayerNorm(d_model)
+        self.cross_attn = nn.MultiheadAttention(d_model, n_heads, dropout=0.0, batch_first=True)
+        self.ln_self = nn.LayerNorm(d_model)
+        self.self_attn = nn.MultiheadAttention(d_model, n_heads, dropout=0.0, batch_first=True)
+        self.ln_ffn = nn.LayerNorm(d_model)
+        self.ffn = nn.Sequential(
+            nn.Linear(d_model, ffn_mult * d_model),
+            nn.GELU(),
+            nn.Linear(ffn_mult * d_model, d_model),
+        )
+
+    def forward(
+        self, latents: torch.Tensor, sender_states: torch.Tensor, sender_padding: torch.Tensor
+    ) -> torch.Tensor:
+        """latents (B, K, d); sender_states (B, T, d), not layer-normed (as the original)."""
+        query = self.ln_cross(latents)
+        attended, _ = self.cross_attn(
+            query, sender_states, sender_states, key_padding_mask=sender_padding, need_weights=False
+        )
+        latents = latents + attended
+        query = self.ln_self(latents)
+        attended, _ = self.self_attn(query, query, query, need_weights=False)
+        latents = latents + attended
+        return latents + self.ffn(self.ln_ffn(latents))
+
+
+class PerceiverBridge(nn.Module):
+    """Map sender states (B, T, d_sender) to K soft tokens (B, K, d_receiver) for the receiver."""
+
+    def __init__(self, shape: BridgeShape, output_scale_init: float) -> None:
+        super().__init__()
+        if shape.n_soft_tokens <= 0:
+            raise ValueError(f"n_soft_tokens must be >= 1, got {shape.n_soft_tokens}")
+        if shape.d_receiver % shape.n_heads:
+            raise ValueError(
+                f"receiver width {shape.d_receiver} is not divisible by n_heads={shape.n_heads}"
+            )
+        if not output_scale_init > 0:
+            raise ValueError(f"output_scale_init must be > 0, got {output_scale_init}")
+        self.shape = shape
+        # The original "StatisticalNormalizer" was an identity in every paper run; a parameter-free
+        # LayerNorm is the fix that made the small pair learn (small-models.md).
+        self.sender_norm: nn.Module = (
+            nn.LayerNorm(shape.d_sender, elementwise_affine=False)
+            if shape.normalize_sender
+            else nn.Identity()
+        )
+        self.input_proj: nn.Module = (
+            nn.Linear(shape.d_sender, shape.d_receiver)
+            if shape.d_sender != shape.d_receiver
+            else nn.Identity()
+        )
+        self.latents = nn.Parameter(torch.randn(shape.n_soft_tokens, shape.d_receiver) * 0.02)
+        self.blocks = nn.ModuleList(
+            PerceiverBlock(shape.d_receiver, shape.n_heads, shape.ffn_mult)
+            for _ in range(shape.depth)
+        )
+        self.output_scale = nn.Parameter(torch.tensor(float(output_scale_init)))
+
+    def forward(self, sender_states: torch.Tensor, sender_mask: torch.Tensor) -> BridgeOutput:
+        """Args: sender_states (B, T, d_sender) in any dtype; sender_mask (B, T), 1 = real token.
+
+        The cast to the bridge's dtype happens here, at the one input boundary (pitfall 3).
+        """
+        dtype = self.latents.dtype
+        states = self.input_proj(self.sender_norm(sender_states.to(dtype)))  # (B, T, d_receiver)
+        padding = ~sender_mask.bool()  # (B, T): True where the key must be ignored
+        batch = states.shape[0]
+        latents = self.latents.unsqueeze(0).expand(batch, -1, -1)  # (B, K, d_receiver)
+        for block in self.blocks:
+            latents = block(latents, states, padding)
+        latents32 = latents.float()
+        pre_norm_variance = latents32.var(dim=(0, 1), unbiased=False).mean().detach()
+        rms = latents32.pow(2).mean(dim=-1, keepdim=True).add(RMS_EPS).sqrt()  # (B, K, 1)
+        soft = (latents32 / rms).to(dtype) * self.output_scale  # (B, K, d_receiver)
+        return BridgeOutput(soft_tokens=soft, pre_norm_variance=pre_norm_variance)
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    """Number of scalar parameters, counted from the module itself (never a hand formula)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

@@ -1,0 +1,408 @@
+"""Command line: `telepathy <command>`; every command takes explicit input and output paths.
+
+The workflow decides the file layout; commands never invent paths. Logs go to stderr. Exit
+codes: 0 success, 1 error (the message says what to fix), 2 bad usage, 75 training interrupted
+by a signal after checkpointing (rerun with --resume auto).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: try again (resume)
+
+log = logging.getLogger("telepathy")
+
+
+# ----------------------------------------------------------------------------- shared arguments
+
+
+def _add_run_identity(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--protocol", default="dec2025", help="dec2025 | camera_ready | corrected")
+    p.add_argument("--pair", required=True, help="model pair: paper | small | tiny")
+    p.add_argument("--dataset", required=True, help="dataset name (telepathy list)")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--soft-tokens", type=int, help="K, overrides the protocol's value")
+    p.add_argument("--source-layer", type=int, help="sender hidden_states index")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any resolved setting (repeatable), e.g. --set steps=100 --set lr=1e-3",
+    )
+
+
+def _add_runtime(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--cache-dir", type=Path, help="model cache (default $TELEPATHY_CACHE)")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    data = p.add_argument_group("local dataset files (clusters without internet)")
+    data.add_argument("--data-format", choices=["json", "parquet", "save_to_disk"])
+    data.add_argument("--data-train", type=Path)
+    data.add_argument("--data-eval", type=Path)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for item in args.overrides:
+        if "=" not in item:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        values[key.strip()] = value.strip()
+    if args.soft_tokens is not None:
+        values["soft_tokens"] = args.soft_tokens
+    if args.source_layer is not None:
+        values["source_layer"] = args.source_layer
+    return values
+
+
+def _resolve(args: argparse.Namespace):
+    from telepathy.config import resolve_run_config
+
+    return resolve_run_config(
+        protocol=args.protocol,
+        pair=args.pair,
+        dataset=args.dataset,
+        seed=args.seed,
+        overrides=_overrides(args),
+    )
+
+
+def _local_files(args: argparse.Namespace):
+    from telepathy.data import LocalFiles
+
+    given = [args.data_format, args.data_train, args.data_eval]
+    if not any(given):
+        return None
+    if not all(given):
+        raise ValueError("--data-format, --data-train and --data-eval must be given together")
+    return LocalFiles(args.data_format, args.data_train, args.data_eval)
+
+
+def _setup_torch(args: argparse.Namespace):
+    import torch
+
+    from telepathy.lms import pick_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return pick_device(args.device)
+
+
+def _load_data(cfg, local):
+    """Train examples, the recorded eval list and its description (pitfall 16)."""
+    from telepathy.data import get_dataset, load_examples
+
+    spec = get_dataset(cfg.dataset)
+    train = load_examples(
+        spec, "train", local=local, n_generated=cfg.train_size, task_seed=cfg.task_seed
+    )
+    evaluation = load_examples(spec, "eval", local=local, task_seed=cfg.task_seed)
+    if cfg.eval_first_n is not None:
+        evaluation = evaluation[: cfg.eval_first_n]
+    split = spec.hub.eval_split if spec.hub else "eval"
+    selection = "all" if cfg.eval_first_n is None else f"first {cfg.eval_first_n}"
+    return spec, train, evaluation, {"split": split, "selection": selection}
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from telepathy.data import DATASETS
+    from telepathy.pairs import PAIRS
+    from telepathy.protocols import PROTOCOLS
+
+    listing = {
+        "pairs": {n: p.description for n, p in PAIRS.items()},
+        "datasets": {n: d.description for n, d in DATASETS.items()},
+        "protocols": {n: p.description for n, p in PROTOCOLS.items()},
+    }
+    print(json.dumps(listing, indent=2))
+    return 0
+
+
+def cmd_resolve_config(args: argparse.Namespace) -> int:
+    from telepathy.atomic import atomic_write_json
+
+    cfg = _resolve(args)
+    payload = {**cfg.to_dict(), "config_sha256": cfg.digest()}
+    if args.output:
+        atomic_write_json(args.output, payload)
+    else:
+        print(json.dumps(payload, indent=2))
+    return 0
+
+
+def cmd_prepare_models(args: argparse.Namespace) -> int:
+    from telepathy.atomic import atomic_write_json
+    from telepathy.lms import default_cache_root, prepare_model
+    from telepathy.pairs import get_pair
+
+    pair = get_pair(args.pair)
+    cache_root = args.cache_dir or default_cache_root()
+    manifest = {"pair": pair.name, "cache_dir": str(cache_root), "models": {}}
+    for role, spec in (("sender", pair.sender), ("receiver", pair.receiver)):
+        started = time.perf_counter()
+        manifest["models"][role] = prepare_model(spec, cache_root, pair_name=pair.name)
+        log.info("%s %s ready in %.1f s", role, spec.key, time.perf_counter() - started)
+    atomic_write_json(args.manifest, manifest)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from telepathy.checkpoint import save_checkpoint
+    from telepathy.framing import Framing
+    from telepathy.records import build_record, write_record
+    from telepathy.results.provenance import utc_now
+    from telepathy.runtime import load_pair
+    from telepathy.train import final_bridge_state, train_bridge
+
+    started_at, clock = utc_now(), time.perf_counter()
+    cfg = _resolve(args)  # every setting checked before any model or data is loaded
+    local = _local_files(args)
+    device = _setup_torch(args)
+    spec, train_examples, eval_examples, _ = _load_data(cfg, local)
+    pair = load_pair(cfg.pair, device, args.cache_dir)
+    load_s = time.perf_counter() - clock
+    framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer)
+    outcome = train_bridge(
+        cfg,
+        pair,
+        framing,
+        train_examples,
+        eval_examples[: cfg.quick_eval_n],
+        checkpoint_path=args.checkpoint,
+        metrics_path=args.metrics,
+        resume=args.resume,
+        progress=not args.no_progress,
+    )
+    save_checkpoint(args.bridge, final_bridge_state(cfg, pair, outcome))
+    record = build_record(
+        kind="train",
+        cfg=cfg,
+        pair=pair,
+        bridge=outcome.bridge,
+        hyperparameters={
+            **cfg.to_dict(),
+            "framing": framing.describe(),
+            "output_scale_init": outcome.output_scale_init,
+            "receiver_embedding_median_rms": outcome.embedding_rms,
+            "bridge_shape": vars(outcome.bridge.shape),
+            "n_train_examples": len(train_examples),
+        },
+        metrics={
+            "steps_completed": outcome.steps_completed,
+            "final_loss": outcome.final["loss"],
+            "final_lm_loss": outcome.final["lm_loss"],
+            "final_batch_similarity": outcome.final["batch_similarity"],
+            "final_pre_norm_variance": outcome.final["pre_norm_var"],
+            "final_output_scale": outcome.final["output_scale"],
+            "restarts": outcome.restarts,
+            # the full quick-eval curve is in the metrics JSONL; the last point is kept here
+            **(
+                {"last_quick_eval_accuracy": outcome.quick_evals[-1]["accuracy"]}
+                if outcome.quick_evals
+                else {}
+            ),
+        },
+        timings={
+            "wall_s": time.perf_counter() - clock,
+            "load_s": load_s,
+            "train_s": outcome.train_wall_s,
+            "mean_step_s": outcome.mean_step_s,
+            "sender_load_s": pair.sender.load_seconds,
+            "receiver_load_s": pair.receiver.load_seconds,
+        },
+        started_at=started_at,
+        ended_at=utc_now(),
+        extra={"artifacts": {"bridge": str(args.bridge), "metrics": str(args.metrics)}},
+    )
+    write_record(args.result, record)
+    log.info(
+        "trained %s: %d steps, mean %.3f s/step",
+        record["run_id"],
+        outcome.steps_completed,
+        outcome.mean_step_s,
+    )
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from telepathy.checkpoint import CheckpointError, check_matches, load_checkpoint
+    from telepathy.config import RunConfig
+    from telepathy.evaluate import evaluate_examples
+    from telepathy.framing import Framing
+    from telepathy.records import build_record, write_record
+    from telepathy.results.provenance import utc_now
+    from telepathy.results.validate import ids_digest
+    from telepathy.runtime import build_bridge, load_pair
+
+    started_at, clock = utc_now(), time.perf_counter()
+    state = load_checkpoint(args.bridge)
+    if state.get("kind") != "bridge":
+        raise CheckpointError(f"{args.bridge} is a {state.get('kind')!r} file, not a final bridge")
+    cfg = RunConfig.from_dict(state["config"])
+    if args.pair and args.pair != cfg.pair:
+        raise CheckpointError(
+            f"checkpoint {args.bridge} was trained for pair {cfg.pair!r}, --pair asks for "
+            f"{args.pair!r}; evaluate it with its own pair or point --bridge at the right run"
+        )
+    local = _local_files(args)
+    device = _setup_torch(args)
+    spec, _, eval_examples, eval_desc = _load_data(cfg, local)
+    pair = load_pair(cfg.pair, device, args.cache_dir)
+    check_matches(state, args.bridge, pair=pair.identity(), cfg=None)
+    load_s = time.perf_counter() - clock
+    bridge = build_bridge(cfg, pair, state["output_scale_init"])
+    bridge.load_state_dict(state["bridge"])
+    bridge.requires_grad_(False)
+    framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer)
+    report = evaluate_examples(
+        bridge,
+        pair,
+        framing,
+        eval_examples,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+    )
+    ids = [s["id"] for s in report.samples]
+    record = build_record(
+        kind="eval",
+        cfg=cfg,
+        pair=pair,
+        bridge=bridge,
+        hyperparameters={
+            **cfg.to_dict(),
+            "framing": framing.describe(),
+            "eval_batch_size": args.batch_size,
+            "output_scale_init": state["output_scale_init"],
+            "trained_steps": state["step"],
+            "decoding": f"greedy, max_new_tokens={cfg.max_new_tokens}",
+            "parser": "first label word (fixed order) matched as a whole word, else INVALID",
+        },
+        metrics={**report.metrics, "eval_s": report.eval_s},
+        timings={"wall_s": time.perf_counter() - clock, "load_s": load_s, "eval_s": report.eval_s},
+        started_at=started_at,
+        ended_at=utc_now(),
+        extra={
+            "eval_examples": {**eval_desc, "n": len(ids), "ids_sha256": ids_digest(ids)},
+            "samples": report.samples,
+            "artifacts": {"bridge": str(args.bridge)},
+        },
+    )
+    write_record(args.result, record)
+    m = report.metrics
+    log.info(
+        "%s: accuracy %.4f (lenient %.4f), invalid %.3f on %d items, %.1f s",
+        record["run_id"],
+        m["accuracy"],
+        m["accuracy_lenient"],
+        m["invalid_rate"],
+        m["n_examples"],
+        report.eval_s,
+    )
+    return 0
+
+
+def cmd_validate_results(args: argparse.Namespace) -> int:
+    from telepathy.results.validate import check_results
+
+    report, n_bad = check_results(args.paths)
+    print(report)
+    return 1 if n_bad else 0
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="telepathy", description="Latent bridges between frozen LMs (train, eval, ...)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list model pairs, datasets and protocols")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("resolve-config", help="print or write the resolved settings of a run")
+    _add_run_identity(p)
+    p.add_argument("--output", type=Path, help="write JSON here instead of stdout")
+    p.set_defaults(func=cmd_resolve_config)
+
+    p = sub.add_parser(
+        "prepare-models",
+        help="fetch (hub) or convert (GGUF -> safetensors) a pair's models; run on a CPU node",
+    )
+    p.add_argument("--pair", required=True)
+    p.add_argument("--cache-dir", type=Path, help="model cache (default $TELEPATHY_CACHE)")
+    p.add_argument("--manifest", type=Path, required=True, help="output: JSON manifest")
+    p.set_defaults(func=cmd_prepare_models)
+
+    p = sub.add_parser("train", help="train a bridge and write its result JSON")
+    _add_run_identity(p)
+    _add_runtime(p)
+    p.add_argument("--bridge", type=Path, required=True, help="output: final bridge (.pt)")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        required=True,
+        help="resumable training state (.pt); keep it out of declared outputs",
+    )
+    p.add_argument("--metrics", type=Path, required=True, help="output: JSONL training log")
+    p.add_argument("--result", type=Path, required=True, help="output: train result JSON")
+    p.add_argument(
+        "--resume",
+        default="auto",
+        help="auto (continue from --checkpoint if present) | never | PATH",
+    )
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a trained bridge and write its result JSON")
+    p.add_argument("--bridge", type=Path, required=True, help="input: final bridge (.pt)")
+    p.add_argument("--pair", help="assert the checkpoint belongs to this pair")
+    p.add_argument("--result", type=Path, required=True, help="output: eval result JSON")
+    p.add_argument("--batch-size", type=int, default=16)
+    _add_runtime(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("validate-results", help="check result JSON files against the schema")
+    p.add_argument("paths", nargs="+", type=Path, help="files or directories")
+    p.set_defaults(func=cmd_validate_results)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse, run, and turn any error into a message and an exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from telepathy.train import TrainingInterrupted
+
+    try:
+        return args.func(args)
+    except TrainingInterrupted as err:
+        log.warning("%s", err)
+        return EXIT_INTERRUPTED
+    except Exception as err:  # the one broad catch: turn errors into an exit code
+        if args.verbose:
+            log.exception("failed")
+        log.error("%s: %s", type(err).__name__, err)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

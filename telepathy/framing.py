@@ -1,0 +1,149 @@
+"""How an example becomes sender tokens and receiver inputs: one object for train, eval, latency.
+
+Pitfall 1 (method.md §9): the original trained with one primer and evaluated with another. Here
+the receiver prefix [primer ++ soft tokens] is built by one method that training, generation and
+(later) the latency benchmark all call, so the prefixes are byte-identical by construction, and
+a test checks it. The receiver sequence has no BOS (§2.1); every answer target ends with EOS and
+its right padding is masked in labels and attention (pitfall 7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from telepathy.config import RunConfig
+from telepathy.data import DatasetSpec, Example
+
+
+@dataclass
+class SenderBatch:
+    input_ids: torch.Tensor  # (B, T)
+    attention_mask: torch.Tensor  # (B, T), 1 = real token
+
+
+@dataclass
+class AnswerBatch:
+    input_ids: torch.Tensor  # (B, A): answer tokens + EOS, right-padded with EOS
+    mask: torch.Tensor  # (B, A): 1 on real answer tokens and their EOS, 0 on padding
+
+
+class Framing:
+    """Sender prompt, truncation, receiver primer, soft-token placement and answer format."""
+
+    def __init__(
+        self, cfg: RunConfig, spec: DatasetSpec, sender_tokenizer: Any, receiver_tokenizer: Any
+    ) -> None:
+        self.cfg = cfg
+        self.spec = spec
+        self.sender_tokenizer = sender_tokenizer
+        self.receiver_tokenizer = receiver_tokenizer
+        # No special tokens: the receiver sequence starts with the primer, not BOS (§2.1).
+        self.primer_ids: list[int] = receiver_tokenizer(
+            cfg.primer, add_special_tokens=False
+        ).input_ids
+        self.eos_id: int = receiver_tokenizer.eos_token_id
+        if self.eos_id is None:
+            raise ValueError("the receiver tokenizer has no EOS token; answers must end with one")
+
+    # ------------------------------------------------------------------ labels and answers
+
+    def label_words(self) -> tuple[str, ...] | None:
+        """The words the receiver must produce, in the parser's fixed order."""
+        return self.spec.label_words
+
+    def answer_word(self, label: str) -> str:
+        """The receiver-side word for a gold label (numeric and passkey answers are themselves)."""
+        if self.spec.label_names is None:
+            return label
+        return self.spec.label_words[self.spec.label_names.index(label)]
+
+    def answer_text(self, label: str) -> str:
+        """The target string before EOS: label word with the protocol's leading space rule."""
+        word = self.answer_word(label)
+        return f" {word}" if self.cfg.answer_leading_space else word
+
+    def answer_batch(self, labels: Sequence[str], device: torch.device) -> AnswerBatch:
+        """Tokenised targets, each ending in EOS, right-padded; padding masked (pitfall 7)."""
+        rows = [
+            [
+                *self.receiver_tokenizer(
+                    self.answer_text(label), add_special_tokens=False
+                ).input_ids,
+                self.eos_id,
+            ]
+            for label in labels
+        ]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.eos_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = torch.tensor(row)
+            mask[i, : len(row)] = 1
+        return AnswerBatch(ids.to(device), mask.to(device))
+
+    # ------------------------------------------------------------------ sender side
+
+    def sender_text(self, example: Example) -> str:
+        """The sender prompt, its variable field first truncated to sender_max_tokens tokens."""
+        fields = dict(example.fields)
+        field = self.cfg.truncate_field
+        ids = self.sender_tokenizer(fields[field], add_special_tokens=False).input_ids
+        if len(ids) > self.cfg.sender_max_tokens:
+            # One rule in sender tokens for train, eval and latency (pitfall 21), applied to the
+            # content so the template's question to the sender is never cut off.
+            fields[field] = self.sender_tokenizer.decode(ids[: self.cfg.sender_max_tokens])
+        return self.cfg.sender_template.format(**fields)
+
+    def sender_batch(self, examples: Sequence[Example], device: torch.device) -> SenderBatch:
+        """Sender tokens with the tokenizer's own defaults (BOS added), right-padded."""
+        self.sender_tokenizer.padding_side = "right"
+        encoded = self.sender_tokenizer(
+            [self.sender_text(e) for e in examples], padding=True, return_tensors="pt"
+        )
+        return SenderBatch(encoded.input_ids.to(device), encoded.attention_mask.to(device))
+
+    # ------------------------------------------------------------------ receiver side
+
+    def receiver_prefix(self, soft_tokens: torch.Tensor, embed: torch.nn.Module) -> torch.Tensor:
+        """[primer ++ soft tokens] as receiver input embeddings, (B, P + K, d_receiver).
+
+        `embed` is the receiver's input-embedding *module*: Gemma's scales its output by
+        sqrt(d), and the soft tokens are calibrated against what the module returns.
+        """
+        batch = soft_tokens.shape[0]
+        primer_ids = torch.tensor(self.primer_ids, device=soft_tokens.device)
+        with torch.no_grad():
+            primer = embed(primer_ids).unsqueeze(0).expand(batch, -1, -1)  # (B, P, d)
+        # The one bridge -> receiver boundary cast (pitfall 3): soft tokens take the LM's dtype.
+        return torch.cat([primer, soft_tokens.to(primer.dtype)], dim=1)
+
+    def training_inputs(
+        self, soft_tokens: torch.Tensor, answers: AnswerBatch, embed: torch.nn.Module
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """[primer ++ soft ++ answer] embeddings (B, P+K+A, d) and the matching attention mask."""
+        prefix = self.receiver_prefix(soft_tokens, embed)  # (B, P + K, d)
+        with torch.no_grad():
+            answer = embed(answers.input_ids).to(prefix.dtype)  # (B, A, d)
+        prefix_mask = torch.ones(prefix.shape[:2], dtype=torch.long, device=prefix.device)
+        return (
+            torch.cat([prefix, answer], dim=1),
+            torch.cat([prefix_mask, answers.mask], dim=1),
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """What the receiver reads, for the result file."""
+        return {
+            "primer": self.cfg.primer,
+            "primer_token_ids": self.primer_ids,
+            "soft_token_position": "after primer, before answer",
+            "receiver_bos": False,
+            "answer_format": ("space + " if self.cfg.answer_leading_space else "")
+            + "label word + EOS",
+            "sender_template": self.cfg.sender_template,
+            "sender_truncation": f"{self.cfg.truncate_field} to {self.cfg.sender_max_tokens} "
+            "sender tokens",
+        }

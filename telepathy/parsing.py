@@ -1,0 +1,116 @@
+"""Turn generated text into predictions: label words, GSM8K numbers and passkey codes.
+
+method.md §4 and pitfalls 8/9: one strict parser (first label, in fixed order, found as a whole
+word; else INVALID) decides correctness; the original gold-substring rule is kept only as the
+`accuracy_lenient` reproduction metric.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+
+INVALID = "INVALID"
+
+# "Whole word" = not touching a letter, digit or underscore. \w is Unicode-aware for str
+# patterns, so "épositive" is one word too.
+_WORD_BEFORE = r"(?<!\w)"
+_WORD_AFTER = r"(?!\w)"
+
+
+@lru_cache(maxsize=256)
+def _label_patterns(
+    label_words: tuple[str, ...], aliases: tuple[tuple[str, tuple[str, ...]], ...]
+) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Compile one whole-word pattern per (label, surface form), in scan order."""
+    if not label_words:
+        raise ValueError("label_words is empty; expected at least one label word")
+    alias_map = dict(aliases)
+    unknown = sorted(set(alias_map) - set(label_words))
+    if unknown:
+        raise ValueError(
+            f"aliases given for {unknown}, which are not in label_words {list(label_words)}"
+        )
+    patterns = []
+    for label in label_words:
+        for word in (label, *alias_map.get(label, ())):
+            if not word.strip():
+                raise ValueError(
+                    f"label {label!r} has an empty or blank surface form {word!r}; an empty "
+                    "word would match every output"
+                )
+            regex = _WORD_BEFORE + re.escape(word.strip()) + _WORD_AFTER
+            patterns.append((label, re.compile(regex, re.IGNORECASE)))
+    return tuple(patterns)
+
+
+def parse_label(
+    text: str,
+    label_words: Sequence[str],
+    aliases: Mapping[str, Sequence[str]] | None = None,
+) -> str | None:
+    """Return the first label (in `label_words` order) found in `text` as a whole word, else None.
+
+    For each label its own word is tried first, then its aliases; matching ignores case.
+    The returned value is the label as spelled in `label_words`.
+    """
+    frozen_aliases = tuple(
+        (label, tuple(words)) for label, words in sorted((aliases or {}).items())
+    )
+    for label, pattern in _label_patterns(tuple(label_words), frozen_aliases):
+        if pattern.search(text):
+            return label
+    return None
+
+
+def is_lenient_correct(text: str, gold_word: str, aliases: Sequence[str] = ()) -> bool:
+    """Original rule: the lower-cased gold word (or an alias) is a substring of the output."""
+    words = (gold_word, *aliases)
+    if any(not word for word in words):
+        raise ValueError(
+            f"empty gold word or alias in {list(words)!r}; an empty substring matches everything"
+        )
+    lowered = text.lower()
+    return any(word.lower() in lowered for word in words)
+
+
+# A number as written: optional sign (not the hyphen of a range such as "5-10"), optional "$",
+# either comma-grouped thousands or plain digits, optional decimals.
+_NUMBER = re.compile(r"(?:(?<![\w.])-)?\$?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?")
+_HASHES = "####"
+_ANSWER_IS = re.compile(r"answer\s+is", re.IGNORECASE)
+
+
+def _normalise_number(raw: str) -> str:
+    return raw.replace("$", "").replace(",", "")
+
+
+def extract_number(text: str) -> str | None:
+    """GSM8K rule: the number after '####', else after 'answer is', else the last number."""
+    if _HASHES in text:
+        tail = text.rsplit(_HASHES, 1)[1]
+        match = _NUMBER.search(tail)
+        if match:
+            return _normalise_number(match.group())
+    answer_is = list(_ANSWER_IS.finditer(text))
+    if answer_is:
+        match = _NUMBER.search(text, answer_is[-1].end())
+        if match:
+            return _normalise_number(match.group())
+    numbers = _NUMBER.findall(text)
+    return _normalise_number(numbers[-1]) if numbers else None
+
+
+def passkey_scores(text: str, code: str) -> tuple[bool, float]:
+    """Return (exact match, digit accuracy) of a generated passkey against `code`.
+
+    Exact: `code` is a substring of `text`, or the digits of `text` are exactly `code`.
+    Digit accuracy: positional matches of the first len(code) digits in `text`, over len(code).
+    """
+    if not code or not code.isdigit():
+        raise ValueError(f"passkey code {code!r} must be a non-empty string of digits")
+    digits = "".join(ch for ch in text if ch.isdigit() and ch.isascii())
+    exact = code in text or digits == code
+    hits = sum(got == want for got, want in zip(digits[: len(code)], code, strict=False))
+    return exact, hits / len(code)

@@ -1,0 +1,98 @@
+"""Assemble run result records (schema v1) and write them only when they validate."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from telepathy.atomic import atomic_write_json
+from telepathy.bridge import count_parameters
+from telepathy.config import RunConfig
+from telepathy.results.provenance import collect_provenance
+from telepathy.results.validate import SCHEMA_VERSION, validate_result
+from telepathy.runtime import LoadedPair
+
+
+class InvalidResultError(RuntimeError):
+    """A result record failed its own schema: a bug, never written to disk."""
+
+
+def device_name(device: torch.device) -> str:
+    """Human-readable device, e.g. 'cuda:0 (NVIDIA H100 80GB HBM3)' or 'cpu (2 threads)'."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def parameter_counts(pair: LoadedPair, bridge: torch.nn.Module) -> dict[str, int]:
+    """Parameter counts taken from the modules themselves (pitfall 22)."""
+    return {
+        "bridge_trainable": count_parameters(bridge, trainable_only=True),
+        "bridge_total": count_parameters(bridge),
+        "sender_total": count_parameters(pair.sender.model),
+        "receiver_total": count_parameters(pair.receiver.model),
+        "sender_trainable": count_parameters(pair.sender.model, trainable_only=True),
+        "receiver_trainable": count_parameters(pair.receiver.model, trainable_only=True),
+    }
+
+
+def run_id(cfg: RunConfig, kind: str, method: str = "bridge") -> str:
+    """A readable, unique name for a run: method/protocol/pair/dataset/k/layer/seed/kind."""
+    return (
+        f"{method}/{cfg.protocol}/{cfg.pair}/{cfg.dataset}/k{cfg.soft_tokens}"
+        f"/l{cfg.source_layer}/seed{cfg.seed}/{kind}"
+    )
+
+
+def build_record(
+    *,
+    kind: str,
+    cfg: RunConfig,
+    pair: LoadedPair,
+    bridge: torch.nn.Module,
+    hyperparameters: dict[str, Any],
+    metrics: dict[str, Any],
+    timings: dict[str, float],
+    started_at: datetime,
+    ended_at: datetime,
+    extra: dict[str, Any] | None = None,
+    method: str = "bridge",
+) -> dict[str, Any]:
+    """One result record in the shape of run_result.v1.schema.json."""
+    record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id(cfg, kind, method),
+        "kind": kind,
+        "method": method,
+        "protocol": cfg.protocol,
+        "pair": pair.identity(),
+        "dataset": cfg.dataset,
+        "seed": cfg.seed,
+        "soft_tokens": cfg.soft_tokens,
+        "source_layer": cfg.source_layer,
+        "hyperparameters": hyperparameters,
+        "metrics": metrics,
+        "timings": {k: round(float(v), 6) for k, v in timings.items()},
+        "parameters": parameter_counts(pair, bridge),
+        "provenance": collect_provenance(
+            config_sha256=cfg.digest(),
+            started_at=started_at,
+            ended_at=ended_at,
+            device=device_name(pair.device),
+        ),
+    }
+    record.update(extra or {})
+    return record
+
+
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    """Validate, then write atomically; an invalid record is a bug and is never written."""
+    problems = validate_result(record)
+    if problems:
+        raise InvalidResultError(
+            f"refusing to write {path}: the record fails its schema: " + "; ".join(problems)
+        )
+    atomic_write_json(path, record)

@@ -1,0 +1,111 @@
+"""A loaded pair at run time: sender states, receiver embedding scale, and building the bridge."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from telepathy.bridge import BridgeShape, PerceiverBridge
+from telepathy.config import RunConfig
+from telepathy.lms import LoadedLM, load_lm
+from telepathy.pairs import PairSpec, get_pair
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedPair:
+    """Both frozen LMs of a pair on one device."""
+
+    spec: PairSpec
+    sender: LoadedLM
+    receiver: LoadedLM
+    device: torch.device
+
+    def identity(self) -> dict[str, str | None]:
+        """The pair block of a result file."""
+        return {
+            "name": self.spec.name,
+            "sender_id": self.spec.sender.model_id,
+            "receiver_id": self.spec.receiver.model_id,
+            "sender_revision": self.sender.revision,
+            "receiver_revision": self.receiver.revision,
+        }
+
+
+def load_pair(name: str, device: torch.device, cache_root: Path | None = None) -> LoadedPair:
+    """Load and freeze a pair's sender and receiver."""
+    spec = get_pair(name)
+    sender = load_lm(spec.sender, device=device, cache_root=cache_root, pair_name=name)
+    receiver = load_lm(spec.receiver, device=device, cache_root=cache_root, pair_name=name)
+    if sender.n_layers != spec.sender.n_layers:
+        raise RuntimeError(
+            f"{spec.sender.key} has {sender.n_layers} blocks, the registry says "
+            f"{spec.sender.n_layers}; fix pairs.py so layer checks stay right"
+        )
+    log.info(
+        "loaded pair %s on %s: sender %.2f s, receiver %.2f s",
+        name,
+        device,
+        sender.load_seconds,
+        receiver.load_seconds,
+    )
+    return LoadedPair(spec, sender, receiver, device)
+
+
+def sender_states(
+    sender: LoadedLM, input_ids: torch.Tensor, attention_mask: torch.Tensor, layer: int
+) -> torch.Tensor:
+    """hidden_states[layer] of the frozen sender, (B, T, d_sender); 0 = embeddings (pitfall 14)."""
+    with torch.no_grad():
+        # base_model skips the LM head: the sender's logits are never needed.
+        out = sender.model.base_model(
+            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
+        )
+    return out.hidden_states[layer]
+
+
+def embedding_median_rms(receiver: LoadedLM, chunk: int = 8192) -> float:
+    """Median over the vocabulary of the RMS of each input-embedding *module* output row (fp32).
+
+    Measured on what the module returns, not the raw matrix: Gemma-3 multiplies by sqrt(d)
+    inside its embedding module (weight RMS 0.041, module output RMS 1.03, small-models.md).
+    """
+    embed = receiver.model.get_input_embeddings()
+    vocab = embed.weight.shape[0]
+    rms = []
+    with torch.no_grad():
+        for start in range(0, vocab, chunk):
+            ids = torch.arange(start, min(start + chunk, vocab), device=embed.weight.device)
+            rows = embed(ids).float()  # (chunk, d)
+            rms.append(rows.pow(2).mean(dim=-1).sqrt().cpu())
+    return float(torch.cat(rms).median())
+
+
+def bridge_dtype(cfg: RunConfig, device: torch.device) -> torch.dtype:
+    """`auto` keeps the original's bf16 bridge on CUDA and uses fp32 on CPU."""
+    if cfg.bridge_dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return getattr(torch, cfg.bridge_dtype)
+
+
+def bridge_shape(cfg: RunConfig, pair: LoadedPair) -> BridgeShape:
+    """The bridge's shape for this config and pair."""
+    return BridgeShape(
+        d_sender=pair.sender.hidden_size,
+        d_receiver=pair.receiver.hidden_size,
+        n_soft_tokens=cfg.soft_tokens,
+        depth=cfg.depth,
+        n_heads=cfg.n_heads,
+        ffn_mult=cfg.ffn_mult,
+        normalize_sender=cfg.normalize_sender,
+    )
+
+
+def build_bridge(cfg: RunConfig, pair: LoadedPair, output_scale_init: float) -> PerceiverBridge:
+    """A freshly initialised bridge on the pair's device in the configured dtype."""
+    bridge = PerceiverBridge(bridge_shape(cfg, pair), output_scale_init)
+    return bridge.to(device=pair.device, dtype=bridge_dtype(cfg, pair.device))

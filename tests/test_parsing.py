@@ -1,0 +1,188 @@
+"""Tests for telepathy.parsing: strict label parser, lenient rule, GSM8K numbers, passkeys."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from telepathy.parsing import (
+    INVALID,
+    extract_number,
+    is_lenient_correct,
+    parse_label,
+    passkey_scores,
+)
+
+SST2 = ["negative", "positive"]
+AGNEWS = ["world", "sports", "business", "science"]
+TREC = ["ABBR", "ENTY", "DESC", "HUM", "LOC", "NUM"]
+BANKING = ["card_arrival", "card_linking", "exchange_rate"]
+
+
+@pytest.mark.parametrize(
+    ("text", "labels", "expected"),
+    [
+        ("", SST2, None),  # empty output
+        ("   \n\t ", SST2, None),  # whitespace only
+        ("POSITIVE", SST2, "positive"),  # upper case
+        ("Positive", SST2, "positive"),  # mixed case
+        ("positively", SST2, None),  # label inside a longer word
+        ("nonpositive", SST2, None),  # label at the end of a longer word
+        ("positive or negative", SST2, "negative"),  # both present: label order, not position
+        ("negative positive", SST2, "negative"),
+        ("positive.", SST2, "positive"),  # punctuation after
+        ("(positive)", SST2, "positive"),  # punctuation around
+        ('"negative",', SST2, "negative"),  # quotes and comma
+        ("the answer:\npositive\n", SST2, "positive"),  # newline around
+        (" positive", SST2, "positive"),  # leading space
+        ("positive is my answer", SST2, "positive"),  # label at start
+        ("my answer is positive", SST2, "positive"),  # label at end
+        ("«positive»", SST2, "positive"),  # non-word unicode around
+        ("épositive", SST2, None),  # unicode letter glued on: still one word
+        ("positive😀", SST2, "positive"),  # emoji is not a word character
+        ("positive_", SST2, None),  # underscore counts as a word character
+        ("positive2", SST2, None),  # so does a digit
+        ("numumumumum", TREC, None),  # TREC repetition artifact (pitfall 7)
+        ("num", TREC, "NUM"),  # returns the label as spelled in label_words
+        ("hum loc", TREC, "HUM"),  # HUM comes before LOC in the fixed order
+        ("card_arrival_x", BANKING, None),  # underscore label inside a longer name
+        ("card_arrival.", BANKING, "card_arrival"),
+        ("intent: card_linking", BANKING, "card_linking"),
+        ("exchange rate", BANKING, None),  # spaces are not underscores without an alias
+        ("sports world", AGNEWS, "world"),
+    ],
+)
+def test_parse_label(text: str, labels: list[str], expected: str | None) -> None:
+    assert parse_label(text, labels) == expected
+
+
+def test_parse_label_aliases_resolve_to_their_label() -> None:
+    aliases = {"science": ["sci/tech", "technology", "tech"]}
+    assert parse_label("sci/tech", AGNEWS, aliases) == "science"
+    assert parse_label("Sci/Tech news", AGNEWS, aliases) == "science"
+    assert parse_label("technology", AGNEWS, aliases) == "science"
+    assert parse_label("biotech", AGNEWS, aliases) is None
+    # A label's own word and aliases are scanned before the next label's.
+    assert parse_label("tech and world", AGNEWS, aliases) == "world"
+
+
+def test_parse_label_alias_with_spaces() -> None:
+    aliases = {"exchange_rate": ["exchange rate"]}
+    assert parse_label("Exchange Rate?", BANKING, aliases) == "exchange_rate"
+
+
+def test_parse_label_slash_word_is_escaped() -> None:
+    assert parse_label("sci/tech", ["sci/tech"]) == "sci/tech"
+    assert parse_label("scixtech", ["sci.tech"]) is None  # "." is literal, not a wildcard
+
+
+def test_parse_label_rejects_bad_label_sets() -> None:
+    with pytest.raises(ValueError, match="label_words is empty"):
+        parse_label("x", [])
+    with pytest.raises(ValueError, match="blank surface form"):
+        parse_label("x", ["positive", " "])
+    with pytest.raises(ValueError, match="'sci'"):
+        parse_label("x", AGNEWS, {"sci": ["tech"]})
+
+
+def test_parse_label_is_fast_on_many_outputs() -> None:
+    labels = [f"intent_{i}" for i in range(77)]
+    outputs = [f"the intent is intent_{i % 90} maybe" for i in range(10_000)]
+    start = time.perf_counter()
+    parsed = [parse_label(text, labels) for text in outputs]
+    elapsed = time.perf_counter() - start
+    assert parsed[5] == "intent_5"
+    assert parsed[80] is None
+    assert elapsed < 10.0
+
+
+def test_invalid_constant() -> None:
+    assert INVALID == "INVALID"
+
+
+@pytest.mark.parametrize(
+    ("text", "gold", "aliases", "lenient", "strict"),
+    [
+        # Repetition artifact: lenient says correct, the strict parser finds no label.
+        ("numumumumum", "NUM", (), True, None),
+        ("locccccc", "LOC", (), True, None),
+        # Two labels named: lenient is correct for either gold, strict picks the first in order.
+        ("hum or num", "NUM", (), True, "HUM"),
+        ("positively", "positive", (), True, None),
+        ("POSITIVE", "positive", (), True, "positive"),
+        ("neutral", "positive", (), False, None),
+    ],
+)
+def test_lenient_and_strict_disagree(
+    text: str, gold: str, aliases: tuple[str, ...], lenient: bool, strict: str | None
+) -> None:
+    labels = TREC if gold.isupper() else SST2
+    assert is_lenient_correct(text, gold, aliases) is lenient
+    assert parse_label(text, labels) == strict
+
+
+def test_lenient_aliases_and_banking_spaces() -> None:
+    assert is_lenient_correct("sci/tech", "science", ("sci/tech", "tech"))
+    assert is_lenient_correct("card arrival", "card_arrival", ("card arrival",))
+    assert not is_lenient_correct("card arrival", "card_arrival")
+
+
+def test_lenient_rejects_empty_gold() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        is_lenient_correct("anything", "")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Natalia sold 48 clips. #### 72", "72"),
+        ("#### 1,234", "1234"),
+        ("so 5 + 5 = 10\n####10", "10"),
+        ("The answer is 18.", "18"),
+        ("The answer is $1,200.", "1200"),
+        ("The Answer Is: -5", "-5"),
+        ("He has 3 apples and then 12.50 dollars", "12.50"),
+        ("It costs $12", "12"),
+        ("first 7, then 8, finally 9", "9"),
+        ("the range is 5-10", "10"),
+        ("temperature dropped to -3", "-3"),
+        ("no digits here", None),
+        ("", None),
+        ("answer is 4 #### 5", "5"),  # "####" wins over "answer is"
+        ("the answer is unclear, maybe 6", "6"),  # number after "answer is" anywhere later
+        ("1,000,000 people", "1000000"),
+        ("1,2,3", "3"),  # a list, not thousands grouping
+        ("3.5 hours.", "3.5"),
+    ],
+)
+def test_extract_number(text: str, expected: str | None) -> None:
+    assert extract_number(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "exact", "digit_accuracy"),
+    [
+        ("12345", "12345", True, 1.0),
+        ("The code is 12345.", "12345", True, 1.0),
+        ("1 2 3 4 5", "12345", True, 1.0),  # digits-only projection equals the code
+        ("12-34-5", "12345", True, 1.0),
+        ("12344", "12345", False, 0.8),
+        ("123", "12345", False, 0.6),  # missing digits count as wrong
+        ("", "12345", False, 0.0),
+        ("54321", "12345", False, 0.2),
+        ("0123456", "12345", True, 0.0),  # substring match, but shifted by one position
+        ("12345 and 99", "12345", True, 1.0),
+    ],
+)
+def test_passkey_scores(text: str, code: str, exact: bool, digit_accuracy: float) -> None:
+    got_exact, got_digits = passkey_scores(text, code)
+    assert got_exact is exact
+    assert got_digits == pytest.approx(digit_accuracy)
+
+
+def test_passkey_rejects_bad_code() -> None:
+    with pytest.raises(ValueError, match="'12a45'"):
+        passkey_scores("12345", "12a45")
+    with pytest.raises(ValueError, match="''"):
+        passkey_scores("12345", "")

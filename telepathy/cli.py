@@ -265,7 +265,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     load_s = time.perf_counter() - clock
     bridge = build_bridge(cfg, pair, state["output_scale_init"])
     bridge.load_state_dict(state["bridge"])
-    bridge.requires_grad_(False)
     framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer)
     report = evaluate_examples(
         bridge,

@@ -7,6 +7,7 @@ because GGUF loading takes 20-60 s on 2 cores), and random-init configs (the tin
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -330,8 +331,16 @@ def load_lm(
     return LoadedLM(spec, model, tokenizer, revision, time.perf_counter() - started)
 
 
+@functools.lru_cache(maxsize=4)
+def _shared_tokenizer(folder: str) -> Any:
+    """Both tiny models borrow one tokenizer: parse its JSON once per process, not twice."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder)
+
+
 def _build_random(spec: ModelSpec, cache_root: Path, pair_name: str, dtype: torch.dtype):
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     folder = tokenizer_dir(spec, cache_root)
     if not (folder / MANIFEST_NAME).exists():
@@ -339,7 +348,7 @@ def _build_random(spec: ModelSpec, cache_root: Path, pair_name: str, dtype: torc
             f"tokenizer for {spec.key!r} is not prepared in {folder}; run "
             f"`telepathy prepare-models --pair {pair_name} --cache-dir {cache_root}` once"
         )
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer = _shared_tokenizer(str(folder))
     config = AutoConfig.for_model(
         spec.family,
         vocab_size=len(tokenizer),

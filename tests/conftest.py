@@ -1,0 +1,63 @@
+"""Shared fixtures: the tiny random-init pair (tokenizer prepared once) and small run configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from telepathy.config import RunConfig, resolve_run_config
+from telepathy.lms import MANIFEST_NAME, converted_dir, default_cache_root, prepare_model
+from telepathy.pairs import get_pair
+
+torch.set_num_threads(2)  # the CI machine's cores; also keeps CPU runs repeatable
+
+
+@pytest.fixture(scope="session")
+def model_cache() -> Path:
+    """The model cache ($TELEPATHY_CACHE); the tiny pair's tokenizer is prepared in it once."""
+    root = default_cache_root()
+    pair = get_pair("tiny")
+    for spec in (pair.sender, pair.receiver):
+        prepare_model(spec, root, pair_name="tiny")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_pair(model_cache: Path):
+    from telepathy.runtime import load_pair
+
+    return load_pair("tiny", torch.device("cpu"), model_cache)
+
+
+@pytest.fixture(scope="session")
+def small_cache() -> Path:
+    """The cache holding the converted small pair; skips when `prepare-models` has not run."""
+    root = default_cache_root()
+    pair = get_pair("small")
+    if not all(
+        (converted_dir(s, root) / MANIFEST_NAME).exists() for s in (pair.sender, pair.receiver)
+    ):
+        pytest.skip(
+            "small pair not prepared: run `telepathy prepare-models --pair small --manifest "
+            "<file>` (the README test command does)"
+        )
+    return root
+
+
+def tiny_config(**overrides) -> RunConfig:
+    """A fast corrected-protocol config for the tiny pair on the offline sentiment task."""
+    settings = {
+        "steps": 6,
+        "batch_size": 4,
+        "grad_accum": 1,
+        "checkpoint_every": 100,
+        "eval_every": 0,
+        "train_size": 64,
+        "lr": 1e-3,
+    }
+    settings.update(overrides)
+    return resolve_run_config(
+        protocol="corrected", pair="tiny", dataset="synth_sentiment", seed=7, overrides=settings
+    )

@@ -1,0 +1,102 @@
+"""The real small pair from its safetensors cache: load times, tokenizers, scale, one step.
+
+Skipped unless `telepathy prepare-models --pair small` has run (the README test command does).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from telepathy.config import resolve_run_config
+from telepathy.data import Example, get_dataset
+from telepathy.framing import Framing
+from telepathy.runtime import build_bridge, embedding_median_rms, load_pair, sender_states
+
+
+@pytest.fixture(scope="module")
+def small_pair(small_cache):
+    started = time.perf_counter()
+    pair = load_pair("small", torch.device("cpu"), small_cache)
+    print(f"small pair loaded from the safetensors cache in {time.perf_counter() - started:.2f} s")
+    return pair
+
+
+def test_cached_small_pair_loads_fast_and_frozen(small_pair):
+    # GGUF dequantisation takes 20-60 s per model; the cache must make that a one-time cost.
+    assert small_pair.receiver.load_seconds < 5
+    assert small_pair.sender.load_seconds < 10  # Gemma's 262k-entry tokenizer takes ~3.5 s
+    assert small_pair.sender.model.config.model_type == "gemma3_text"
+    assert small_pair.receiver.model.config.model_type == "llama"
+    assert (small_pair.sender.n_layers, small_pair.sender.hidden_size) == (18, 640)
+    assert (small_pair.receiver.n_layers, small_pair.receiver.hidden_size) == (30, 576)
+    for lm in (small_pair.sender, small_pair.receiver):
+        assert not any(p.requires_grad for p in lm.model.parameters())
+
+
+def test_gemma_scale_is_measured_after_its_sqrt_d_multiplier(small_pair):
+    weight = small_pair.sender.model.get_input_embeddings().weight.float()
+    raw = float(weight.pow(2).mean(-1).sqrt().median())
+    module = embedding_median_rms(small_pair.sender)  # Gemma as if it were a receiver
+    assert module == pytest.approx(raw * 640**0.5, rel=1e-3)  # ~0.041 -> ~1.03
+
+
+def test_sender_and_receiver_use_their_own_tokenizers(small_pair):
+    cfg = resolve_run_config(protocol="corrected", pair="small", dataset="synth_sentiment", seed=0)
+    framing = Framing(
+        cfg,
+        get_dataset("synth_sentiment"),
+        small_pair.sender.tokenizer,
+        small_pair.receiver.tokenizer,
+    )
+    batch = framing.sender_batch(
+        [Example("a", {"text": "A wonderful film."}, "positive")], torch.device("cpu")
+    )
+    assert batch.input_ids[0, 0] == small_pair.sender.tokenizer.bos_token_id  # Gemma adds <bos>
+    receiver_tok = small_pair.receiver.tokenizer
+    assert framing.primer_ids == receiver_tok("Sentiment:", add_special_tokens=False).input_ids
+    assert framing.answer_batch(["positive"], torch.device("cpu")).input_ids[0, -1] == (
+        receiver_tok.eos_token_id
+    )
+
+
+def test_one_training_step_moves_only_the_bridge(small_pair):
+    cfg = resolve_run_config(
+        protocol="corrected",
+        pair="small",
+        dataset="synth_sentiment",
+        seed=0,
+        overrides={"batch_size": 2},
+    )
+    framing = Framing(
+        cfg,
+        get_dataset("synth_sentiment"),
+        small_pair.sender.tokenizer,
+        small_pair.receiver.tokenizer,
+    )
+    examples = [
+        Example("a", {"text": "A wonderful film."}, "positive"),
+        Example("b", {"text": "A dreadful film."}, "negative"),
+    ]
+    sender_in = framing.sender_batch(examples, torch.device("cpu"))
+    states = sender_states(
+        small_pair.sender, sender_in.input_ids, sender_in.attention_mask, cfg.source_layer
+    )
+    assert states.shape[-1] == 640
+    bridge = build_bridge(cfg, small_pair, embedding_median_rms(small_pair.receiver))
+    soft = bridge(states, sender_in.attention_mask).soft_tokens
+    assert soft.shape == (2, cfg.soft_tokens, 576)
+    embed = small_pair.receiver.model.get_input_embeddings()
+    answers = framing.answer_batch(["positive", "negative"], torch.device("cpu"))
+    embeds, mask = framing.training_inputs(soft, answers, embed)
+    n = answers.input_ids.shape[1]
+    logits = small_pair.receiver.model(
+        inputs_embeds=embeds, attention_mask=mask, logits_to_keep=n + 1
+    ).logits[:, :n]
+    torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), answers.input_ids.reshape(-1)
+    ).backward()
+    assert all(p.grad is None for p in small_pair.receiver.model.parameters())
+    assert bridge.latents.grad is not None and bridge.latents.grad.abs().sum() > 0

@@ -1,0 +1,204 @@
+"""Training: frozen LMs, exact resume after a signal, bit-for-bit repeatability on CPU."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+import torch
+from conftest import tiny_config
+
+from telepathy.checkpoint import CheckpointError, load_checkpoint
+from telepathy.data import get_dataset, load_examples
+from telepathy.framing import Framing
+from telepathy.runtime import build_bridge
+from telepathy.train import BatchSchedule, TrainingInterrupted, _micro_step, train_bridge
+
+
+def setup(tiny_pair, **overrides):
+    cfg = tiny_config(**overrides)
+    spec = get_dataset(cfg.dataset)
+    framing = Framing(cfg, spec, tiny_pair.sender.tokenizer, tiny_pair.receiver.tokenizer)
+    train = load_examples(spec, "train", n_generated=cfg.train_size, task_seed=cfg.task_seed)
+    return cfg, framing, train
+
+
+def test_no_gradient_reaches_either_lm_but_the_bridge_gets_one(tiny_pair):
+    cfg, framing, train = setup(tiny_pair)
+    bridge = build_bridge(cfg, tiny_pair, 0.05)
+    embed = tiny_pair.receiver.model.get_input_embeddings()
+    terms = _micro_step(cfg, tiny_pair, framing, bridge, embed, train[:4])
+    terms["loss"].backward()
+    for lm in (tiny_pair.sender.model, tiny_pair.receiver.model):
+        assert all(not p.requires_grad and p.grad is None for p in lm.parameters())
+        assert not lm.training
+    grads = [p.grad for p in bridge.parameters()]
+    assert all(g is not None for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads) > 0
+
+
+def _weights(bridge):
+    return {k: v.clone() for k, v in bridge.state_dict().items()}
+
+
+def test_interrupted_and_resumed_run_ends_with_identical_weights(tiny_pair, tmp_path):
+    cfg, framing, train = setup(tiny_pair)
+    straight = train_bridge(
+        cfg,
+        tiny_pair,
+        framing,
+        train,
+        [],
+        checkpoint_path=tmp_path / "a.ckpt",
+        metrics_path=tmp_path / "a.jsonl",
+        progress=False,
+    )
+
+    def preempt_at_step_3(step: int) -> None:
+        if step == 3:
+            signal.raise_signal(signal.SIGUSR2)  # what SLURM sends before the time limit
+
+    ckpt, metrics = tmp_path / "b.ckpt", tmp_path / "b.jsonl"
+    with pytest.raises(TrainingInterrupted) as stop:
+        train_bridge(
+            cfg,
+            tiny_pair,
+            framing,
+            train,
+            [],
+            checkpoint_path=ckpt,
+            metrics_path=metrics,
+            progress=False,
+            on_step=preempt_at_step_3,
+        )
+    assert stop.value.step == 3 and load_checkpoint(ckpt)["step"] == 3
+    resumed = train_bridge(
+        cfg,
+        tiny_pair,
+        framing,
+        train,
+        [],
+        checkpoint_path=ckpt,
+        metrics_path=metrics,
+        resume="auto",
+        progress=False,
+    )
+    assert resumed.resumed_from_step == 3 and resumed.restarts == 1
+    for name, tensor in _weights(straight.bridge).items():
+        assert torch.equal(tensor, resumed.bridge.state_dict()[name]), name
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]  # the log has each step once across the restart
+
+
+def test_sigterm_also_checkpoints(tiny_pair, tmp_path):
+    cfg, framing, train = setup(tiny_pair)
+    with pytest.raises(TrainingInterrupted, match="SIGTERM at step 2"):
+        train_bridge(
+            cfg,
+            tiny_pair,
+            framing,
+            train,
+            [],
+            checkpoint_path=tmp_path / "c.ckpt",
+            metrics_path=tmp_path / "c.jsonl",
+            progress=False,
+            on_step=lambda s: s == 2 and signal.raise_signal(signal.SIGTERM),
+        )
+    assert load_checkpoint(tmp_path / "c.ckpt")["step"] == 2
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
+
+
+def test_two_cpu_runs_are_bit_identical_and_seeds_differ(tiny_pair, tmp_path):
+    cfg, framing, train = setup(tiny_pair, steps=3)
+    runs = [
+        train_bridge(
+            cfg,
+            tiny_pair,
+            framing,
+            train,
+            [],
+            checkpoint_path=tmp_path / f"{i}.ckpt",
+            metrics_path=tmp_path / f"{i}.jsonl",
+            progress=False,
+            resume="never",
+        )
+        for i in range(2)
+    ]
+    for name, tensor in runs[0].bridge.state_dict().items():
+        assert torch.equal(tensor, runs[1].bridge.state_dict()[name]), name
+    other_cfg, _, _ = setup(tiny_pair, steps=3, seed=8)
+    other = train_bridge(
+        other_cfg,
+        tiny_pair,
+        framing,
+        train,
+        [],
+        checkpoint_path=tmp_path / "s.ckpt",
+        metrics_path=tmp_path / "s.jsonl",
+        progress=False,
+    )
+    assert not torch.equal(other.bridge.latents, runs[0].bridge.latents)
+
+
+def test_resume_refuses_a_checkpoint_with_other_settings(tiny_pair, tmp_path):
+    cfg, framing, train = setup(tiny_pair, steps=2)
+    ckpt = tmp_path / "x.ckpt"
+    train_bridge(
+        cfg,
+        tiny_pair,
+        framing,
+        train,
+        [],
+        checkpoint_path=ckpt,
+        metrics_path=tmp_path / "x.jsonl",
+        progress=False,
+    )
+    other_cfg, _, _ = setup(tiny_pair, steps=2, lr=5e-4)
+    with pytest.raises(CheckpointError, match=r"other settings \(lr: 0.001 -> 0.0005\)"):
+        train_bridge(
+            other_cfg,
+            tiny_pair,
+            framing,
+            train,
+            [],
+            checkpoint_path=ckpt,
+            metrics_path=tmp_path / "x.jsonl",
+            progress=False,
+        )
+
+
+def test_metrics_log_records_the_loss_terms(tiny_pair, tmp_path):
+    cfg, framing, train = setup(tiny_pair, steps=2)
+    train_bridge(
+        cfg,
+        tiny_pair,
+        framing,
+        train,
+        [],
+        checkpoint_path=tmp_path / "m.ckpt",
+        metrics_path=tmp_path / "m.jsonl",
+        progress=False,
+    )
+    record = json.loads((tmp_path / "m.jsonl").read_text().splitlines()[-1])
+    for key in (
+        "loss",
+        "lm_loss",
+        "batch_similarity",
+        "pre_norm_var",
+        "output_scale",
+        "lr",
+        "step_time_s",
+        "grad_norm",
+    ):
+        assert key in record
+    assert record["loss"] == pytest.approx(record["lm_loss"] + 0.1 * record["batch_similarity"])
+
+
+def test_batch_schedule_covers_each_epoch_once_and_is_a_pure_function():
+    schedule = BatchSchedule(10, 4, drop_last=False, seed=3)
+    epoch = sorted(i for b in range(schedule.batches_per_epoch) for i in schedule.indices(b))
+    assert epoch == list(range(10)) and schedule.batches_per_epoch == 3
+    fresh = BatchSchedule(10, 4, drop_last=False, seed=3)
+    assert fresh.indices(4) == schedule.indices(4)  # no hidden iterator state
+    assert BatchSchedule(10, 4, drop_last=True, seed=3).batches_per_epoch == 2

@@ -72,7 +72,8 @@ def test_missing_model_package_names_the_package(tmp_path, monkeypatch):
 
 
 def test_unprepared_small_model_says_to_run_prepare_models(tmp_path):
-    with pytest.raises(ModelLoadError, match=r"not prepared.*telepathy prepare-models --pair small"):
+    expected = r"not prepared.*telepathy prepare-models --pair small"
+    with pytest.raises(ModelLoadError, match=expected):
         load_lm(
             PAIRS["small"].receiver,
             device=torch.device("cpu"),
@@ -91,7 +92,12 @@ def _load_paper_sender_offline(tmp_path, token: str | None) -> subprocess.Comple
         "load_lm(PAIRS['paper'].sender, device=torch.device('cpu'), pair_name='paper')"
     )
     return subprocess.run(
-        [sys.executable, "-c", code], check=False, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -98,20 +98,27 @@ def _setup_torch(args: argparse.Namespace):
     return pick_device(args.device)
 
 
-def _load_data(cfg, local):
-    """Train examples, the recorded eval list and its description (pitfall 16)."""
+def _load_train(cfg, local):
+    """Training examples (generated tasks: cfg.train_size items from cfg.task_seed)."""
     from telepathy.data import get_dataset, load_examples
 
     spec = get_dataset(cfg.dataset)
-    train = load_examples(
+    return load_examples(
         spec, "train", local=local, n_generated=cfg.train_size, task_seed=cfg.task_seed
     )
+
+
+def _load_eval(cfg, local):
+    """The dataset spec, the recorded eval list and its description (pitfall 16)."""
+    from telepathy.data import get_dataset, load_examples
+
+    spec = get_dataset(cfg.dataset)
     evaluation = load_examples(spec, "eval", local=local, task_seed=cfg.task_seed)
     if cfg.eval_first_n is not None:
         evaluation = evaluation[: cfg.eval_first_n]
     split = spec.hub.eval_split if spec.hub else "eval"
     selection = "all" if cfg.eval_first_n is None else f"first {cfg.eval_first_n}"
-    return spec, train, evaluation, {"split": split, "selection": selection}
+    return spec, evaluation, {"split": split, "selection": selection}
 
 
 # ----------------------------------------------------------------------------- commands
@@ -171,7 +178,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = _resolve(args)  # every setting checked before any model or data is loaded
     local = _local_files(args)
     device = _setup_torch(args)
-    spec, train_examples, eval_examples, _ = _load_data(cfg, local)
+    spec, eval_examples, _ = _load_eval(cfg, local)
+    train_examples = _load_train(cfg, local)
     pair = load_pair(cfg.pair, device, args.cache_dir)
     load_s = time.perf_counter() - clock
     framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer)
@@ -259,7 +267,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
     local = _local_files(args)
     device = _setup_torch(args)
-    spec, _, eval_examples, eval_desc = _load_data(cfg, local)
+    spec, eval_examples, eval_desc = _load_eval(cfg, local)
     pair = load_pair(cfg.pair, device, args.cache_dir)
     check_matches(state, args.bridge, pair=pair.identity(), cfg=None)
     load_s = time.perf_counter() - clock

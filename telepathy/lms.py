@@ -167,6 +167,9 @@ def _prefetch_hub(spec: ModelSpec, pair_name: str) -> dict[str, Any]:
             revision=spec.revision,
             token=os.environ.get("HF_TOKEN"),
             allow_patterns=["*.json", "*.safetensors", "tokenizer*", "*.model", "*.jinja"],
+            # Mistral also ships a 14 GB consolidated copy, Llama an original/ folder:
+            # transformers reads neither.
+            ignore_patterns=["consolidated*", "original/*"],
         )
     except Exception as err:  # hub errors come in many types; all mean the same to the user
         raise hub_error(spec, pair_name, err) from err

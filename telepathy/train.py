@@ -126,6 +126,8 @@ def _training_state(
     restarts: int,
     scale_init: float,
     embedding_rms: float,
+    last_metrics: dict[str, float],
+    quick_evals: list[dict[str, Any]],
 ) -> dict[str, Any]:
     return {
         "kind": "training_state",
@@ -140,6 +142,7 @@ def _training_state(
         "bridge": bridge.state_dict(),
         "optimizer": optimizer.state_dict(),
         "rng": capture_rng_state(),
+        "last_metrics": last_metrics,
     }
 
 
@@ -174,6 +177,8 @@ def train_bridge(
         assert not any(p.requires_grad for p in lm.parameters()), "base LM is not frozen"
 
     start_step, restarts, resumed_from = 0, 0, None
+    final: dict[str, float] = {}
+    quick_evals: list[dict[str, Any]] = []
     if resume == "never":
         resume_from = None
     elif resume == "auto":  # continue only if a checkpoint is there
@@ -188,14 +193,13 @@ def train_bridge(
         restore_rng_state(state["rng"])
         start_step, resumed_from = state["step"], state["step"]
         restarts = state["restarts"] + 1
+        final, quick_evals = state["last_metrics"], state["quick_evals"]
         log.info("resumed from %s at step %d (restart %d)", resume_from, start_step, restarts)
     _rewrite_metrics(metrics_path, resumed_from)
 
     schedule = BatchSchedule(len(train_examples), cfg.batch_size, cfg.drop_last, cfg.seed)
     embed = pair.receiver.model.get_input_embeddings()
     step_times: list[float] = []
-    quick_evals: list[dict[str, Any]] = []
-    final: dict[str, float] = {}
     step = start_step
     with (
         _signal_flag() as flag,
@@ -245,7 +249,16 @@ def train_bridge(
                 on_step(step)
             if flag["signum"] or step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 state = _training_state(
-                    cfg, pair, bridge, optimizer, step, restarts, scale_init, embedding_rms
+                    cfg,
+                    pair,
+                    bridge,
+                    optimizer,
+                    step,
+                    restarts,
+                    scale_init,
+                    embedding_rms,
+                    final,
+                    quick_evals,
                 )
                 save_checkpoint(checkpoint_path, state)
             if flag["signum"]:

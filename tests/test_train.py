@@ -89,6 +89,19 @@ def test_interrupted_and_resumed_run_ends_with_identical_weights(tiny_pair, tmp_
         assert torch.equal(tensor, resumed.bridge.state_dict()[name]), name
     steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]  # the log has each step once across the restart
+    # a job killed after its last checkpoint but before its result: rerunning reports the same
+    again = train_bridge(
+        cfg,
+        tiny_pair,
+        framing,
+        train,
+        [],
+        checkpoint_path=ckpt,
+        metrics_path=metrics,
+        resume="auto",
+        progress=False,
+    )
+    assert again.steps_completed == 6 and again.restarts == 2 and again.final == resumed.final
 
 
 def test_sigterm_also_checkpoints(tiny_pair, tmp_path):

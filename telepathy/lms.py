@@ -298,16 +298,7 @@ def load_lm(
     dtype = lm_dtype(device)
     started = time.perf_counter()
     if spec.source == "hub":
-        token = os.environ.get("HF_TOKEN")
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(
-                spec.model_id, revision=spec.revision, token=token
-            )
-            model = AutoModelForCausalLM.from_pretrained(
-                spec.model_id, revision=spec.revision, dtype=dtype, token=token
-            )
-        except Exception as err:  # OSError, GatedRepoError, connection errors, ...
-            raise hub_error(spec, pair_name, err) from err
+        tokenizer, model = _load_from_hub(spec, pair_name, dtype)
         revision = getattr(model.config, "_commit_hash", None) or spec.revision
     elif spec.source == "gguf_package":
         folder = converted_dir(spec, cache_root)
@@ -340,6 +331,31 @@ def _shared_tokenizer(folder: str) -> Any:
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(folder)
+
+
+def _load_from_hub(spec: ModelSpec, pair_name: str, dtype: torch.dtype):
+    """From the HF_HOME cache first (what prepare-models filled; GPU jobs never download), then
+    from the hub when the cache lacks the model and HF_HUB_OFFLINE is not set."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = {"revision": spec.revision, "token": os.environ.get("HF_TOKEN")}
+    try:
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(
+                spec.model_id, local_files_only=True, **kwargs
+            )
+            model = AutoModelForCausalLM.from_pretrained(
+                spec.model_id, dtype=dtype, local_files_only=True, **kwargs
+            )
+        except OSError:
+            if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+                raise
+            log.info("%s is not in the HF_HOME cache; fetching it from the hub", spec.model_id)
+            tokenizer = AutoTokenizer.from_pretrained(spec.model_id, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(spec.model_id, dtype=dtype, **kwargs)
+    except Exception as err:  # OSError, GatedRepoError, connection errors, ...
+        raise hub_error(spec, pair_name, err) from err
+    return tokenizer, model
 
 
 def _build_random(spec: ModelSpec, cache_root: Path, pair_name: str, dtype: torch.dtype):

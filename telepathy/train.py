@@ -142,7 +142,9 @@ def _training_state(
         "bridge": bridge.state_dict(),
         "optimizer": optimizer.state_dict(),
         "rng": capture_rng_state(),
+        # so a run resumed at its last step can still report its final losses and quick evals
         "last_metrics": last_metrics,
+        "quick_evals": quick_evals,
     }
 
 

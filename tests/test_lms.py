@@ -108,8 +108,14 @@ def test_unreachable_hub_model_error_names_model_token_state_and_prefetch(tmp_pa
     assert "ModelLoadError" in last and "'meta-llama/Llama-3.1-8B-Instruct'" in last
     assert "HF_TOKEN is set" in last and "telepathy prepare-models --pair paper" in last
     assert "hf_SECRETVALUE123" not in proc.stderr + proc.stdout  # never print the token
-    proc = _load_paper_sender_offline(tmp_path, token=None)
-    assert "HF_TOKEN is not set" in proc.stderr
+
+
+def test_hub_error_says_when_no_token_is_set(monkeypatch):
+    # the subprocess above takes ~50 s of huggingface_hub's own retries; the message is pure
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    message = str(lms.hub_error(PAIRS["paper"].receiver, "paper", OSError("offline")))
+    assert "'mistralai/Mistral-7B-Instruct-v0.3'" in message and "HF_TOKEN is not set" in message
+    assert "telepathy prepare-models --pair paper" in message
 
 
 def test_checkpoint_from_another_pair_is_refused(tiny_pair, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,6 +25,22 @@ def setup(tiny_pair, **overrides):
     return cfg, framing, train
 
 
+def run(tiny_pair, cfg, framing, train, stem: Path, **kwargs):
+    """train_bridge with checkpoint and log at `stem`.ckpt / `stem`.jsonl, no progress bar."""
+    ckpt, log = stem.with_suffix(".ckpt"), stem.with_suffix(".jsonl")
+    return train_bridge(
+        cfg,
+        tiny_pair,
+        framing,
+        train,
+        [],
+        checkpoint_path=ckpt,
+        metrics_path=log,
+        progress=False,
+        **kwargs,
+    )
+
+
 def test_no_gradient_reaches_either_lm_but_the_bridge_gets_one(tiny_pair):
     cfg, framing, train = setup(tiny_pair)
     bridge = build_bridge(cfg, tiny_pair, 0.05)
@@ -38,84 +55,38 @@ def test_no_gradient_reaches_either_lm_but_the_bridge_gets_one(tiny_pair):
     assert sum(float(g.abs().sum()) for g in grads) > 0
 
 
-def _weights(bridge):
-    return {k: v.clone() for k, v in bridge.state_dict().items()}
-
-
 def test_interrupted_and_resumed_run_ends_with_identical_weights(tiny_pair, tmp_path):
     cfg, framing, train = setup(tiny_pair)
-    straight = train_bridge(
-        cfg,
-        tiny_pair,
-        framing,
-        train,
-        [],
-        checkpoint_path=tmp_path / "a.ckpt",
-        metrics_path=tmp_path / "a.jsonl",
-        progress=False,
-    )
+    straight = run(tiny_pair, cfg, framing, train, tmp_path / "a")
 
     def preempt_at_step_3(step: int) -> None:
         if step == 3:
             signal.raise_signal(signal.SIGUSR2)  # what SLURM sends before the time limit
 
-    ckpt, metrics = tmp_path / "b.ckpt", tmp_path / "b.jsonl"
+    stem = tmp_path / "b"
     with pytest.raises(TrainingInterrupted) as stop:
-        train_bridge(
-            cfg,
-            tiny_pair,
-            framing,
-            train,
-            [],
-            checkpoint_path=ckpt,
-            metrics_path=metrics,
-            progress=False,
-            on_step=preempt_at_step_3,
-        )
-    assert stop.value.step == 3 and load_checkpoint(ckpt)["step"] == 3
-    resumed = train_bridge(
-        cfg,
-        tiny_pair,
-        framing,
-        train,
-        [],
-        checkpoint_path=ckpt,
-        metrics_path=metrics,
-        resume="auto",
-        progress=False,
-    )
+        run(tiny_pair, cfg, framing, train, stem, on_step=preempt_at_step_3)
+    assert stop.value.step == 3 and load_checkpoint(stem.with_suffix(".ckpt"))["step"] == 3
+    resumed = run(tiny_pair, cfg, framing, train, stem, resume="auto")
     assert resumed.resumed_from_step == 3 and resumed.restarts == 1
-    for name, tensor in _weights(straight.bridge).items():
+    for name, tensor in straight.bridge.state_dict().items():
         assert torch.equal(tensor, resumed.bridge.state_dict()[name]), name
-    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
-    assert steps == [1, 2, 3, 4, 5, 6]  # the log has each step once across the restart
+    logged = stem.with_suffix(".jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in logged] == [1, 2, 3, 4, 5, 6]  # once each
     # a job killed after its last checkpoint but before its result: rerunning reports the same
-    again = train_bridge(
-        cfg,
-        tiny_pair,
-        framing,
-        train,
-        [],
-        checkpoint_path=ckpt,
-        metrics_path=metrics,
-        resume="auto",
-        progress=False,
-    )
+    again = run(tiny_pair, cfg, framing, train, stem, resume="auto")
     assert again.steps_completed == 6 and again.restarts == 2 and again.final == resumed.final
 
 
 def test_sigterm_also_checkpoints(tiny_pair, tmp_path):
     cfg, framing, train = setup(tiny_pair)
     with pytest.raises(TrainingInterrupted, match="SIGTERM at step 2"):
-        train_bridge(
-            cfg,
+        run(
             tiny_pair,
+            cfg,
             framing,
             train,
-            [],
-            checkpoint_path=tmp_path / "c.ckpt",
-            metrics_path=tmp_path / "c.jsonl",
-            progress=False,
+            tmp_path / "c",
             on_step=lambda s: s == 2 and signal.raise_signal(signal.SIGTERM),
         )
     assert load_checkpoint(tmp_path / "c.ckpt")["step"] == 2
@@ -124,75 +95,25 @@ def test_sigterm_also_checkpoints(tiny_pair, tmp_path):
 
 def test_two_cpu_runs_are_bit_identical_and_seeds_differ(tiny_pair, tmp_path):
     cfg, framing, train = setup(tiny_pair, steps=3)
-    runs = [
-        train_bridge(
-            cfg,
-            tiny_pair,
-            framing,
-            train,
-            [],
-            checkpoint_path=tmp_path / f"{i}.ckpt",
-            metrics_path=tmp_path / f"{i}.jsonl",
-            progress=False,
-            resume="never",
-        )
-        for i in range(2)
-    ]
-    for name, tensor in runs[0].bridge.state_dict().items():
-        assert torch.equal(tensor, runs[1].bridge.state_dict()[name]), name
+    first, second = (run(tiny_pair, cfg, framing, train, tmp_path / f"r{i}") for i in range(2))
+    for name, tensor in first.bridge.state_dict().items():
+        assert torch.equal(tensor, second.bridge.state_dict()[name]), name
     other_cfg, _, _ = setup(tiny_pair, steps=3, seed=8)
-    other = train_bridge(
-        other_cfg,
-        tiny_pair,
-        framing,
-        train,
-        [],
-        checkpoint_path=tmp_path / "s.ckpt",
-        metrics_path=tmp_path / "s.jsonl",
-        progress=False,
-    )
-    assert not torch.equal(other.bridge.latents, runs[0].bridge.latents)
+    other = run(tiny_pair, other_cfg, framing, train, tmp_path / "s")
+    assert not torch.equal(other.bridge.latents, first.bridge.latents)
 
 
 def test_resume_refuses_a_checkpoint_with_other_settings(tiny_pair, tmp_path):
     cfg, framing, train = setup(tiny_pair, steps=2)
-    ckpt = tmp_path / "x.ckpt"
-    train_bridge(
-        cfg,
-        tiny_pair,
-        framing,
-        train,
-        [],
-        checkpoint_path=ckpt,
-        metrics_path=tmp_path / "x.jsonl",
-        progress=False,
-    )
+    run(tiny_pair, cfg, framing, train, tmp_path / "x")
     other_cfg, _, _ = setup(tiny_pair, steps=2, lr=5e-4)
     with pytest.raises(CheckpointError, match=r"other settings \(lr: 0.001 -> 0.0005\)"):
-        train_bridge(
-            other_cfg,
-            tiny_pair,
-            framing,
-            train,
-            [],
-            checkpoint_path=ckpt,
-            metrics_path=tmp_path / "x.jsonl",
-            progress=False,
-        )
+        run(tiny_pair, other_cfg, framing, train, tmp_path / "x")
 
 
 def test_metrics_log_records_the_loss_terms(tiny_pair, tmp_path):
     cfg, framing, train = setup(tiny_pair, steps=2)
-    train_bridge(
-        cfg,
-        tiny_pair,
-        framing,
-        train,
-        [],
-        checkpoint_path=tmp_path / "m.ckpt",
-        metrics_path=tmp_path / "m.jsonl",
-        progress=False,
-    )
+    run(tiny_pair, cfg, framing, train, tmp_path / "m")
     record = json.loads((tmp_path / "m.jsonl").read_text().splitlines()[-1])
     for key in (
         "loss",

@@ -321,6 +321,75 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare_data(args: argparse.Namespace) -> int:
+    from telepathy.atomic import atomic_write_json
+    from telepathy.data import get_dataset, load_examples
+    from telepathy.results.validate import ids_digest
+
+    spec = get_dataset(args.dataset)  # fetches into the datasets cache on a CPU node
+    local = _local_files(args)
+    manifest: dict[str, Any] = {"dataset": spec.name, "task_type": spec.task_type}
+    for split in ("train", "eval"):
+        examples = load_examples(spec, split, local=local)
+        manifest[split] = {
+            "n": len(examples),
+            "split": spec.hub.split_name(split) if spec.hub else split,
+            "ids_sha256": ids_digest([e.uid for e in examples]),
+        }
+    atomic_write_json(args.manifest, manifest)
+    log.info(
+        "%s: %d train, %d eval examples", spec.name, manifest["train"]["n"], manifest["eval"]["n"]
+    )
+    return 0
+
+
+def cmd_merge_runs(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from telepathy.atomic import atomic_write_text
+    from telepathy.merge import COLUMNS, missing_runs, parse_run_spec, run_row
+    from telepathy.results.validate import validate_file
+
+    rows = []
+    for spec in args.run:
+        run = parse_run_spec(spec)
+        loaded = []
+        for path in (Path(run.train_result), Path(run.eval_result)):
+            if not path.exists():
+                loaded.append(None)
+                continue
+            problems = validate_file(path)
+            if problems:  # a malformed result is an error, never a silently dropped row
+                raise ValueError(f"malformed result file: {'; '.join(problems)}")
+            loaded.append(json.loads(path.read_text()))
+        rows.append(run_row(run, *loaded))
+    missing = missing_runs(rows)
+    for run_id in missing:
+        log.warning("missing run: %s", run_id)
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    atomic_write_text(args.output, table.to_csv(index=False))
+    log.info(
+        "%d runs, %d complete, %d missing -> %s",
+        len(rows),
+        len(rows) - len(missing),
+        len(missing),
+        args.output,
+    )
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from telepathy.atomic import atomic_write_json
+    from telepathy.plan import format_plan, plan_from_dry_run, run_dry_run
+
+    text = args.dry_run_log.read_text() if args.dry_run_log else run_dry_run(args.snakemake_args)
+    plan = plan_from_dry_run(text)
+    print(format_plan(plan))
+    if args.json:
+        atomic_write_json(args.json, plan)
+    return 0
+
+
 def cmd_validate_results(args: argparse.Namespace) -> int:
     from telepathy.results.validate import check_results
 
@@ -382,6 +451,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     _add_runtime(p)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("prepare-data", help="fetch a dataset into the cache; write a manifest")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--manifest", type=Path, required=True, help="output: JSON manifest")
+    data = p.add_argument_group("local dataset files (clusters without internet)")
+    data.add_argument("--data-format", choices=["json", "parquet", "save_to_disk"])
+    data.add_argument("--data-train", type=Path)
+    data.add_argument("--data-eval", type=Path)
+    p.set_defaults(func=cmd_prepare_data)
+
+    p = sub.add_parser("merge-runs", help="merge run result JSONs into one CSV, missing marked")
+    p.add_argument(
+        "--run",
+        action="append",
+        default=[],
+        required=True,
+        metavar="PROTOCOL,PAIR,DATASET,K,LAYER,SEED,TRAIN_JSON,EVAL_JSON",
+        help="one expected run (repeatable); absent files make the row 'missing'",
+    )
+    p.add_argument("--output", type=Path, required=True, help="output: CSV, one row per run")
+    p.set_defaults(func=cmd_merge_runs)
+
+    p = sub.add_parser(
+        "plan", help="job counts and GPU-hours requested per rule, from a Snakemake dry run"
+    )
+    p.add_argument("--dry-run-log", type=Path, help="saved `snakemake -n` output to read")
+    p.add_argument("--json", type=Path, help="also write the plan as JSON here")
+    p.add_argument(
+        "snakemake_args",
+        nargs=argparse.REMAINDER,
+        help="arguments for `snakemake -n` (after --), e.g. -- all_paper_tables",
+    )
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("validate-results", help="check result JSON files against the schema")
     p.add_argument("paths", nargs="+", type=Path, help="files or directories")

@@ -1,0 +1,34 @@
+# Telepathy: the paper's experiment grid as a DAG. Table of contents only; the work is in
+# workflow/rules/*.smk and the `telepathy` command line they call.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/prepare.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/merge.smk"
+
+
+localrules:
+    all,
+    all_paper_tables,
+    merge_runs,
+
+
+# Every table and figure of the paper; grows as tables arrive (for now: the merged run table).
+rule all_paper_tables:
+    input:
+        runs=f"results/{PROTOCOL}/runs.csv",
+        results=all_results(),
+
+
+rule all:
+    default_target: True
+    input:
+        rules.all_paper_tables.input,

@@ -1,0 +1,234 @@
+"""The Snakemake workflow: the paper grid's dry run, config validation, rerun-only-missing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PAPER_CONFIG = REPO / "config.yaml"
+TINY_CONFIG = REPO / "tests" / "workflow" / "config.yaml"
+PROFILE = REPO / "workflow" / "profiles" / "local"
+
+
+def snakemake(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=900,
+    )
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count} (empty when nothing is to be done)."""
+    counts: dict[str, int] = {}
+    lines = output.splitlines()
+    if "Job stats:" not in lines:
+        return counts
+    for line in lines[lines.index("Job stats:") + 3 :]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_paper_grid_dry_run_matches_method_md(tmp_path):
+    started = time.perf_counter()
+    proc = snakemake("-n", "all_paper_tables", "--configfile", str(PAPER_CONFIG), cwd=tmp_path)
+    elapsed = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # method.md §2.4/§10.1: SST-2, AG News, TREC x 3 seeds; Banking77 and Passkey x K 16/32/64/128
+    assert job_counts(proc.stdout + proc.stderr) == {
+        "prepare_models": 1,
+        "prepare_dataset": 5,
+        "train_bridge": 17,
+        "evaluate_bridge": 17,
+        "merge_runs": 1,
+        "all_paper_tables": 1,
+    }
+    print(f"paper dry run: {elapsed:.2f} s")
+    assert elapsed < 10  # 2.1 s measured here; the budget is 3 s, generous for loaded CI
+
+
+def test_one_key_switches_protocol_and_paths(tmp_path):
+    proc = snakemake(
+        "-n",
+        "all_paper_tables",
+        "--configfile",
+        str(PAPER_CONFIG),
+        "--config",
+        "protocol=camera_ready",
+        cwd=tmp_path,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert job_counts(out)["train_bridge"] == 12  # 3 datasets x K 8, 32 x seeds 42, 456
+    assert "results/camera_ready/train/paper/trec/k32/l31/seed456/bridge.pt" in out
+    assert "results/dec2025/" not in out  # protocols never share paths
+
+
+def test_restricting_the_grid_from_the_command_line(tmp_path):
+    proc = snakemake(
+        "-n",
+        "--configfile",
+        str(PAPER_CONFIG),
+        "--config",
+        "datasets=[trec]",
+        "seeds=[42,123]",
+        cwd=tmp_path,
+    )
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts["train_bridge"] == 2 and counts["prepare_dataset"] == 1
+
+
+BAD_CONFIGS = [
+    ({"colour": "red"}, "colour"),
+    ({"protocol": "jan2026"}, "jan2026"),
+    ({"pairs": "paper"}, "pairs"),
+    ({"pairs": ["gpt5"]}, "gpt5"),
+    ({"seeds": [-1]}, "-1"),
+    (
+        {"grids": {"dec2025": {"seeds": [42], "runs": [{"dataset": "sst2", "soft_tokens": [0]}]}}},
+        "soft_tokens",
+    ),
+    (
+        {
+            "grids": {
+                "dec2025": {
+                    "seeds": [42],
+                    "runs": [{"dataset": "sst2", "soft_tokens": [8], "steps": "many"}],
+                }
+            }
+        },
+        "steps",
+    ),
+    (
+        {
+            "grids": {
+                "dec2025": {
+                    "seeds": [42],
+                    "runs": [{"dataset": "sst2", "soft_tokens": [8], "lr": 0}],
+                }
+            }
+        },
+        "lr",
+    ),
+    (
+        {
+            "grids": {
+                "dec2025": {
+                    "seeds": [42],
+                    "runs": [{"dataset": "sst2", "soft_tokens": [8], "temperature": 1}],
+                }
+            }
+        },
+        "temperature",
+    ),
+    (
+        {
+            "grids": {
+                "dec2025": {"seeds": [42], "runs": [{"dataset": "imagenet", "soft_tokens": [8]}]}
+            }
+        },
+        "imagenet",
+    ),
+    (
+        {
+            "grids": {
+                "dec2025": {
+                    "seeds": [42],
+                    "runs": [{"dataset": "sst2", "soft_tokens": [8], "source_layers": [40]}],
+                }
+            }
+        },
+        "source_layers",
+    ),
+    ({"datasets": ["mnist"]}, "mnist"),
+    ({"settings": {"colour": "red"}}, "colour"),
+    (
+        {
+            "grids": {
+                "dec2025": {
+                    "seeds": [42],
+                    "runs": [{"dataset": "sst2", "soft_tokens": [8], "eval_first_n": 0}],
+                }
+            }
+        },
+        "eval_first_n",
+    ),
+]
+
+
+@pytest.mark.parametrize(("overlay", "named"), BAD_CONFIGS)
+def test_malformed_config_is_rejected_before_planning(tmp_path, overlay, named):
+    config = yaml.safe_load(PAPER_CONFIG.read_text())
+    config.update({k: v for k, v in overlay.items() if k != "grids"})
+    config["grids"].update(overlay.get("grids", {}))
+    overlay_file = tmp_path / "bad.yaml"
+    overlay_file.write_text(yaml.safe_dump(config))
+    proc = snakemake("-n", "--configfile", str(overlay_file), cwd=tmp_path)
+    assert proc.returncode != 0
+    assert named in proc.stdout + proc.stderr
+    assert "train_bridge" not in proc.stdout  # nothing was planned
+
+
+def _result_dirs(root: Path, seed: int) -> list[Path]:
+    run = Path("corrected/{stage}/tiny/synth_qtype/k4/l2") / f"seed{seed}"
+    return [root / "results" / str(run).format(stage=s) for s in ("train", "eval")]
+
+
+def test_only_missing_runs_are_rerun(tmp_path, model_cache):
+    base = ("--configfile", str(TINY_CONFIG), "--profile", str(PROFILE))
+    first = snakemake(*base, "all_paper_tables", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-4000:]
+    table = (tmp_path / "results" / "corrected" / "runs.csv").read_text()
+    assert table.count(",complete,") == 3
+
+    for seed in (123, 456):  # two "TREC" seeds lost
+        for folder in _result_dirs(tmp_path, seed):
+            shutil.rmtree(folder)
+    plan = snakemake(*base, "-n", "all_paper_tables", cwd=tmp_path)
+    assert job_counts(plan.stdout + plan.stderr) == {
+        "train_bridge": 2,
+        "evaluate_bridge": 2,
+        "merge_runs": 1,
+        "all_paper_tables": 1,
+    }
+    for seed in (123, 456):
+        assert f"seed={seed}" in plan.stdout
+    assert "seed=42" not in plan.stdout  # not one other training job
+
+    second = snakemake(*base, "all_paper_tables", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-4000:]
+    assert second.stderr.count("rule train_bridge:") == 2
+    again = snakemake(*base, "-n", "all_paper_tables", cwd=tmp_path)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+    # an edit that leaves every run's resolved settings alone retriggers nothing ...
+    same = snakemake(
+        *base, "-n", "all_paper_tables", "--config", "datasets=[synth_qtype]", cwd=tmp_path
+    )
+    assert "Nothing to be done" in same.stdout + same.stderr
+    # ... one that changes them retrains every run it touches
+    changed = snakemake(
+        *base,
+        "-n",
+        "all_paper_tables",
+        "--config",
+        "settings={eval_every: 0, train_size: 32, lr: 0.002}",
+        cwd=tmp_path,
+    )
+    assert job_counts(changed.stdout + changed.stderr)["train_bridge"] == 3

@@ -1,0 +1,24 @@
+# Greedy generation on the recorded eval list of each trained bridge.
+
+
+rule evaluate_bridge:
+    input:
+        bridge="results/{protocol}/train/{pair}/{dataset}/k{k}/l{layer}/seed{seed}/bridge.pt",
+        data="results/data/{dataset}.json",
+    output:
+        result="results/{protocol}/eval/{pair}/{dataset}/k{k}/l{layer}/seed{seed}/eval.json",
+    log:
+        "logs/evaluate_bridge/{protocol}/{pair}/{dataset}/k{k}_l{layer}_seed{seed}.log",
+    benchmark:
+        "benchmarks/evaluate_bridge/{protocol}/{pair}/{dataset}/k{k}_l{layer}_seed{seed}.tsv"
+    conda:
+        "../../envs/telepathy.yaml"
+    threads: 8
+    resources:
+        mem_mb=64000,
+        runtime=30,  # minutes: AG News' 7,600 items at ~20 items/s is the longest
+        gpu=1,
+        gpu_model="h100",
+    shell:
+        "python -m telepathy eval --bridge {input.bridge} --pair {wildcards.pair}"
+        " --threads {threads} --result {output.result} > {log} 2>&1"

@@ -1,0 +1,33 @@
+# One bridge per (pair, dataset, soft tokens, source layer, seed).
+
+
+rule train_bridge:
+    input:
+        models="results/models/{pair}.json",
+        data="results/data/{dataset}.json",
+    output:
+        bridge="results/{protocol}/train/{pair}/{dataset}/k{k}/l{layer}/seed{seed}/bridge.pt",
+        metrics="results/{protocol}/train/{pair}/{dataset}/k{k}/l{layer}/seed{seed}/metrics.jsonl",
+        result="results/{protocol}/train/{pair}/{dataset}/k{k}/l{layer}/seed{seed}/train.json",
+    params:
+        settings=get_train_settings,
+        checkpoint=get_checkpoint,
+        config_sha256=get_config_sha256,  # reruns exactly when the resolved settings change
+    log:
+        "logs/train_bridge/{protocol}/{pair}/{dataset}/k{k}_l{layer}_seed{seed}.log",
+    benchmark:
+        "benchmarks/train_bridge/{protocol}/{pair}/{dataset}/k{k}_l{layer}_seed{seed}.tsv"
+    conda:
+        "../../envs/telepathy.yaml"
+    threads: 8
+    resources:
+        mem_mb=64000,  # two 7-8B models pass through host memory while loading
+        runtime=get_train_runtime,
+        gpu=1,
+        gpu_model="h100",
+    shell:
+        "python -m telepathy train --protocol {wildcards.protocol} --pair {wildcards.pair}"
+        " --dataset {wildcards.dataset} --seed {wildcards.seed} --soft-tokens {wildcards.k}"
+        " --source-layer {wildcards.layer} {params.settings} --threads {threads}"
+        " --bridge {output.bridge} --checkpoint {params.checkpoint}"
+        " --metrics {output.metrics} --result {output.result} --resume auto > {log} 2>&1"

@@ -6,7 +6,6 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.telepathy-installed
-DEMO := results/demo
 
 .PHONY: install models test demo lint clean-demo
 
@@ -31,16 +30,14 @@ test: models
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-# The main job on the embedded default: the small real pair on the offline sentiment task,
-# trained on CPU and evaluated on 200 held-out items; see README for what the settings mean.
+# The main job on the embedded default: the whole workflow with the small real pair on the
+# offline sentiment task (2 seeds x 2 soft-token counts), CPU, local executor, no network.
+# `python -m telepathy` in the rules must find this venv's Python, hence PATH.
 demo: models
-	$(BIN)/telepathy train --protocol corrected --pair small --dataset synth_sentiment \
-		--seed 42 --set steps=150 --set batch_size=8 --set grad_accum=1 --set lr=1e-3 \
-		--set "sender_template={text}" \
-		--set eval_every=50 --bridge $(DEMO)/bridge.pt --checkpoint $(DEMO)/ckpt/state.pt \
-		--metrics $(DEMO)/metrics.jsonl --result $(DEMO)/train.json
-	$(BIN)/telepathy eval --bridge $(DEMO)/bridge.pt --result $(DEMO)/eval.json
-	$(BIN)/telepathy validate-results $(DEMO)/train.json $(DEMO)/eval.json
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile workflow/profiles/local \
+		--configfile workflow/configs/embedded.yaml all_paper_tables
+	@echo "merged table: results/corrected/runs.csv"
+	@cut -d, -f1-12 results/corrected/runs.csv
 
 clean-demo:
-	rm -rf $(DEMO)
+	rm -rf results/corrected logs benchmarks

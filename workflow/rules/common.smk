@@ -104,8 +104,8 @@ def get_checkpoint(wildcards):
     """Resumable training state: deliberately not a declared output, so a job Snakemake reruns
     (which deletes declared outputs first) still resumes from it."""
     return (
-        f"results/{wildcards.protocol}/checkpoints/{wildcards.pair}/{wildcards.dataset}"
-        f"/k{wildcards.k}/l{wildcards.layer}/seed{wildcards.seed}/state.pt"
+        f"results/{wildcards.protocol}/checkpoints/{wildcards.pair}/{wildcards.dataset}/"
+        f"k{wildcards.k}/l{wildcards.layer}/seed{wildcards.seed}/state.pt"
     )
 
 

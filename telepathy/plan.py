@@ -139,5 +139,6 @@ def run_dry_run(snakemake_args: list[str]) -> str:
         text=True,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"snakemake -n {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+        output = (proc.stdout + proc.stderr).strip()
+        raise RuntimeError(f"snakemake -n {' '.join(args)} failed:\n{output[-3000:]}")
     return proc.stdout + "\n" + proc.stderr

@@ -1,0 +1,91 @@
+"""Merging run JSONs into one table: every expected run has a row; missing ones say so."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from telepathy.merge import ExpectedRun, missing_runs, parse_run_spec, run_row
+
+FIXTURES = Path(__file__).parent / "fixtures" / "results"
+
+
+def test_rows_for_complete_missing_and_half_done_runs():
+    train = json.loads((FIXTURES / "train_bridge_sst2.json").read_text())
+    evaluation = json.loads((FIXTURES / "eval_bridge_sst2.json").read_text())
+    run = ExpectedRun("dec2025", "paper", "sst2", 8, 16, 42, "t.json", "e.json")
+    complete = run_row(run, train, evaluation)
+    assert complete["status"] == "complete"
+    assert complete["accuracy"] == evaluation["metrics"]["accuracy"]
+    assert complete["steps_completed"] == train["metrics"]["steps_completed"]
+    assert run_row(run, None, None)["status"] == "missing"
+    assert run_row(run, None, None)["accuracy"] is None  # never a filled-in number
+    assert run_row(run, train, None)["status"] == "missing_eval"
+    rows = [complete, run_row(run, train, None)]
+    assert missing_runs(rows) == ["bridge/dec2025/paper/sst2/k8/l16/seed42"]
+
+
+def test_run_spec_is_checked():
+    spec = parse_run_spec("dec2025,paper,trec,16,31,123,a.json,b.json")
+    assert (spec.dataset, spec.soft_tokens, spec.seed) == ("trec", 16, 123)
+    try:
+        parse_run_spec("dec2025,paper,trec")
+    except ValueError as err:
+        assert "protocol,pair,dataset,k,layer,seed" in str(err)
+    else:
+        raise AssertionError("a short --run spec was accepted")
+
+
+def test_merge_runs_cli_names_the_missing_run(tmp_path):
+    train, evaluation = FIXTURES / "train_bridge_sst2.json", FIXTURES / "eval_bridge_sst2.json"
+    present = f"dec2025,paper,sst2,8,16,42,{train},{evaluation}"
+    absent = f"dec2025,paper,sst2,8,16,123,{tmp_path}/no_train.json,{tmp_path}/no_eval.json"
+    out = tmp_path / "runs.csv"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "telepathy",
+            "merge-runs",
+            "--run",
+            present,
+            "--run",
+            absent,
+            "--output",
+            str(out),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(out)
+    assert list(table["status"]) == ["complete", "missing"]
+    assert "missing run: bridge/dec2025/paper/sst2/k8/l16/seed123" in proc.stderr
+
+
+def test_merge_runs_refuses_a_malformed_result(tmp_path):
+    bad = tmp_path / "eval.json"
+    bad.write_text(json.dumps({"schema_version": 1}))
+    spec = f"dec2025,paper,sst2,8,16,42,{tmp_path}/none.json,{bad}"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "telepathy",
+            "merge-runs",
+            "--run",
+            spec,
+            "--output",
+            str(tmp_path / "runs.csv"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1 and "malformed result file" in proc.stderr
+    assert not (tmp_path / "runs.csv").exists()

@@ -14,6 +14,16 @@ from telepathy.merge import ExpectedRun, missing_runs, parse_run_spec, run_row
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 
 
+def merge_runs(*specs: str, output: Path) -> subprocess.CompletedProcess:
+    runs = [arg for spec in specs for arg in ("--run", spec)]
+    return subprocess.run(
+        [sys.executable, "-m", "telepathy", "merge-runs", *runs, "--output", str(output)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+
+
 def test_rows_for_complete_missing_and_half_done_runs():
     train = json.loads((FIXTURES / "train_bridge_sst2.json").read_text())
     evaluation = json.loads((FIXTURES / "eval_bridge_sst2.json").read_text())
@@ -45,23 +55,7 @@ def test_merge_runs_cli_names_the_missing_run(tmp_path):
     present = f"dec2025,paper,sst2,8,16,42,{train},{evaluation}"
     absent = f"dec2025,paper,sst2,8,16,123,{tmp_path}/no_train.json,{tmp_path}/no_eval.json"
     out = tmp_path / "runs.csv"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "telepathy",
-            "merge-runs",
-            "--run",
-            present,
-            "--run",
-            absent,
-            "--output",
-            str(out),
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
+    proc = merge_runs(present, absent, output=out)
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(out)
     assert list(table["status"]) == ["complete", "missing"]
@@ -72,20 +66,6 @@ def test_merge_runs_refuses_a_malformed_result(tmp_path):
     bad = tmp_path / "eval.json"
     bad.write_text(json.dumps({"schema_version": 1}))
     spec = f"dec2025,paper,sst2,8,16,42,{tmp_path}/none.json,{bad}"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "telepathy",
-            "merge-runs",
-            "--run",
-            spec,
-            "--output",
-            str(tmp_path / "runs.csv"),
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
+    proc = merge_runs(spec, output=tmp_path / "runs.csv")
     assert proc.returncode == 1 and "malformed result file" in proc.stderr
     assert not (tmp_path / "runs.csv").exists()

@@ -34,8 +34,8 @@ lint: install
 # offline sentiment task (2 seeds x 2 soft-token counts), CPU, local executor, no network.
 # `python -m telepathy` in the rules must find this venv's Python, hence PATH.
 demo: models
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --profile workflow/profiles/local \
-		--configfile workflow/configs/embedded.yaml all_paper_tables
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake all_paper_tables \
+		--profile workflow/profiles/local --configfile workflow/configs/embedded.yaml
 	@echo "merged table: results/corrected/runs.csv"
 	@cut -d, -f1-12 results/corrected/runs.csv
 

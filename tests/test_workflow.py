@@ -186,18 +186,28 @@ def test_malformed_config_is_rejected_before_planning(tmp_path, overlay, named):
 
 
 def _result_dirs(root: Path, seed: int) -> list[Path]:
-    run = Path("corrected/{stage}/tiny/synth_qtype/k4/l2") / f"seed{seed}"
+    run = Path("corrected/{stage}/tiny/trec/k4/l2") / f"seed{seed}"
     return [root / "results" / str(run).format(stage=s) for s in ("train", "eval")]
 
 
+def tiny_config(tmp_path: Path) -> Path:
+    """The tiny test config with its fixture paths made absolute for a run in tmp_path."""
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    for files in config["local_data"].values():
+        files["train"], files["eval"] = str(REPO / files["train"]), str(REPO / files["eval"])
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 def test_only_missing_runs_are_rerun(tmp_path, model_cache):
-    base = ("--configfile", str(TINY_CONFIG), "--profile", str(PROFILE))
+    base = ("--configfile", str(tiny_config(tmp_path)), "--profile", str(PROFILE))
     first = snakemake(*base, "all_paper_tables", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-4000:]
     table = (tmp_path / "results" / "corrected" / "runs.csv").read_text()
     assert table.count(",complete,") == 3
 
-    for seed in (123, 456):  # two "TREC" seeds lost
+    for seed in (123, 456):  # two TREC seeds lost
         for folder in _result_dirs(tmp_path, seed):
             shutil.rmtree(folder)
     plan = snakemake(*base, "-n", "all_paper_tables", cwd=tmp_path)
@@ -218,9 +228,7 @@ def test_only_missing_runs_are_rerun(tmp_path, model_cache):
     assert "Nothing to be done" in again.stdout + again.stderr
 
     # an edit that leaves every run's resolved settings alone retriggers nothing ...
-    same = snakemake(
-        *base, "-n", "all_paper_tables", "--config", "datasets=[synth_qtype]", cwd=tmp_path
-    )
+    same = snakemake(*base, "-n", "all_paper_tables", "--config", "datasets=[trec]", cwd=tmp_path)
     assert "Nothing to be done" in same.stdout + same.stderr
     # ... one that changes them retrains every run it touches
     changed = snakemake(
@@ -228,7 +236,7 @@ def test_only_missing_runs_are_rerun(tmp_path, model_cache):
         "-n",
         "all_paper_tables",
         "--config",
-        "settings={eval_every: 0, train_size: 32, lr: 0.002}",
+        "settings={eval_every: 0, lr: 0.002}",
         cwd=tmp_path,
     )
     assert job_counts(changed.stdout + changed.stderr)["train_bridge"] == 3

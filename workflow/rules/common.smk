@@ -87,6 +87,17 @@ def get_train_settings(wildcards):
     return " ".join(f"--set '{key}={'none' if v is None else v}'" for key, v in settings.items())
 
 
+def get_data_args(wildcards):
+    """--data-* arguments when config local_data names copies of this dataset, else nothing."""
+    local = config.get("local_data", {}).get(wildcards.dataset)
+    if local is None:
+        return ""
+    return (
+        f"--data-format {local['format']} --data-train '{local['train']}'"
+        f" --data-eval '{local['eval']}'"
+    )
+
+
 def get_config_sha256(wildcards):
     """The resolved settings' digest: a param, so only a real settings change reruns training."""
     return _run(wildcards)["config"].digest()

@@ -7,6 +7,8 @@ rule evaluate_bridge:
         data="results/data/{dataset}.json",
     output:
         result="results/{protocol}/eval/{pair}/{dataset}/k{k}/l{layer}/seed{seed}/eval.json",
+    params:
+        data=get_data_args,
     log:
         "logs/evaluate_bridge/{protocol}/{pair}/{dataset}/k{k}_l{layer}_seed{seed}.log",
     benchmark:
@@ -21,4 +23,4 @@ rule evaluate_bridge:
         gpu_model="h100",
     shell:
         "python -m telepathy eval --bridge {input.bridge} --pair {wildcards.pair}"
-        " --threads {threads} --result {output.result} > {log} 2>&1"
+        " {params.data} --threads {threads} --result {output.result} > {log} 2>&1"

@@ -22,6 +22,8 @@ rule prepare_models:
 rule prepare_dataset:
     output:
         manifest="results/data/{dataset}.json",
+    params:
+        data=get_data_args,
     log:
         "logs/prepare_dataset/{dataset}.log",
     conda:
@@ -31,5 +33,5 @@ rule prepare_dataset:
         mem_mb=16000,
         runtime=30,
     shell:
-        "python -m telepathy prepare-data --dataset {wildcards.dataset}"
+        "python -m telepathy prepare-data --dataset {wildcards.dataset} {params.data}"
         " --manifest {output.manifest} > {log} 2>&1"

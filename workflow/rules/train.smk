@@ -11,6 +11,7 @@ rule train_bridge:
         result="results/{protocol}/train/{pair}/{dataset}/k{k}/l{layer}/seed{seed}/train.json",
     params:
         settings=get_train_settings,
+        data=get_data_args,
         checkpoint=get_checkpoint,
         config_sha256=get_config_sha256,  # reruns exactly when the resolved settings change
     log:
@@ -28,6 +29,6 @@ rule train_bridge:
     shell:
         "python -m telepathy train --protocol {wildcards.protocol} --pair {wildcards.pair}"
         " --dataset {wildcards.dataset} --seed {wildcards.seed} --soft-tokens {wildcards.k}"
-        " --source-layer {wildcards.layer} {params.settings} --threads {threads}"
+        " --source-layer {wildcards.layer} {params.settings} {params.data} --threads {threads}"
         " --bridge {output.bridge} --checkpoint {params.checkpoint}"
         " --metrics {output.metrics} --result {output.result} --resume auto > {log} 2>&1"

@@ -8,12 +8,11 @@ by a signal after checkpointing (rerun with --resume auto).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-import time
 from pathlib import Path
-from typing import Any
+
+from telepathy import commands
 
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: try again (resume)
 
@@ -51,353 +50,6 @@ def _add_runtime(p: argparse.ArgumentParser) -> None:
     data.add_argument("--data-eval", type=Path)
 
 
-def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for item in args.overrides:
-        if "=" not in item:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        values[key.strip()] = value.strip()
-    if args.soft_tokens is not None:
-        values["soft_tokens"] = args.soft_tokens
-    if args.source_layer is not None:
-        values["source_layer"] = args.source_layer
-    return values
-
-
-def _resolve(args: argparse.Namespace):
-    from telepathy.config import resolve_run_config
-
-    return resolve_run_config(
-        protocol=args.protocol,
-        pair=args.pair,
-        dataset=args.dataset,
-        seed=args.seed,
-        overrides=_overrides(args),
-    )
-
-
-def _local_files(args: argparse.Namespace):
-    from telepathy.data import LocalFiles
-
-    given = [args.data_format, args.data_train, args.data_eval]
-    if not any(given):
-        return None
-    if not all(given):
-        raise ValueError("--data-format, --data-train and --data-eval must be given together")
-    return LocalFiles(args.data_format, args.data_train, args.data_eval)
-
-
-def _setup_torch(args: argparse.Namespace):
-    import torch
-
-    from telepathy.lms import pick_device
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    return pick_device(args.device)
-
-
-def _load_train(cfg, local):
-    """Training examples (generated tasks: cfg.train_size items from cfg.task_seed)."""
-    from telepathy.data import get_dataset, load_examples
-
-    spec = get_dataset(cfg.dataset)
-    return load_examples(
-        spec, "train", local=local, n_generated=cfg.train_size, task_seed=cfg.task_seed
-    )
-
-
-def _load_eval(cfg, local):
-    """The dataset spec, the recorded eval list and its description (pitfall 16)."""
-    from telepathy.data import get_dataset, load_examples
-
-    spec = get_dataset(cfg.dataset)
-    evaluation = load_examples(spec, "eval", local=local, task_seed=cfg.task_seed)
-    if cfg.eval_first_n is not None:
-        evaluation = evaluation[: cfg.eval_first_n]
-    split = spec.hub.eval_split if spec.hub else "eval"
-    selection = "all" if cfg.eval_first_n is None else f"first {cfg.eval_first_n}"
-    return spec, evaluation, {"split": split, "selection": selection}
-
-
-# ----------------------------------------------------------------------------- commands
-
-
-def cmd_list(args: argparse.Namespace) -> int:
-    from telepathy.data import DATASETS
-    from telepathy.pairs import PAIRS
-    from telepathy.protocols import PROTOCOLS
-
-    listing = {
-        "pairs": {n: p.description for n, p in PAIRS.items()},
-        "datasets": {n: d.description for n, d in DATASETS.items()},
-        "protocols": {n: p.description for n, p in PROTOCOLS.items()},
-    }
-    print(json.dumps(listing, indent=2))
-    return 0
-
-
-def cmd_resolve_config(args: argparse.Namespace) -> int:
-    from telepathy.atomic import atomic_write_json
-
-    cfg = _resolve(args)
-    payload = {**cfg.to_dict(), "config_sha256": cfg.digest()}
-    if args.output:
-        atomic_write_json(args.output, payload)
-    else:
-        print(json.dumps(payload, indent=2))
-    return 0
-
-
-def cmd_prepare_models(args: argparse.Namespace) -> int:
-    from telepathy.atomic import atomic_write_json
-    from telepathy.lms import default_cache_root, prepare_model
-    from telepathy.pairs import get_pair
-
-    pair = get_pair(args.pair)
-    cache_root = args.cache_dir or default_cache_root()
-    manifest = {"pair": pair.name, "cache_dir": str(cache_root), "models": {}}
-    for role, spec in (("sender", pair.sender), ("receiver", pair.receiver)):
-        started = time.perf_counter()
-        manifest["models"][role] = prepare_model(spec, cache_root, pair_name=pair.name)
-        log.info("%s %s ready in %.1f s", role, spec.key, time.perf_counter() - started)
-    atomic_write_json(args.manifest, manifest)
-    return 0
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from telepathy.checkpoint import save_checkpoint
-    from telepathy.framing import Framing
-    from telepathy.records import build_record, write_record
-    from telepathy.results.provenance import utc_now
-    from telepathy.runtime import load_pair
-    from telepathy.train import final_bridge_state, train_bridge
-
-    started_at, clock = utc_now(), time.perf_counter()
-    cfg = _resolve(args)  # every setting checked before any model or data is loaded
-    local = _local_files(args)
-    device = _setup_torch(args)
-    spec, eval_examples, _ = _load_eval(cfg, local)
-    train_examples = _load_train(cfg, local)
-    pair = load_pair(cfg.pair, device, args.cache_dir)
-    load_s = time.perf_counter() - clock
-    framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer)
-    outcome = train_bridge(
-        cfg,
-        pair,
-        framing,
-        train_examples,
-        eval_examples[: cfg.quick_eval_n],
-        checkpoint_path=args.checkpoint,
-        metrics_path=args.metrics,
-        resume=args.resume,
-        progress=not args.no_progress,
-    )
-    save_checkpoint(args.bridge, final_bridge_state(cfg, pair, outcome))
-    record = build_record(
-        kind="train",
-        cfg=cfg,
-        pair=pair,
-        bridge=outcome.bridge,
-        hyperparameters={
-            **cfg.to_dict(),
-            "framing": framing.describe(),
-            "output_scale_init": outcome.output_scale_init,
-            "receiver_embedding_median_rms": outcome.embedding_rms,
-            "bridge_shape": vars(outcome.bridge.shape),
-            "n_train_examples": len(train_examples),
-        },
-        metrics={
-            "steps_completed": outcome.steps_completed,
-            "final_loss": outcome.final["loss"],
-            "final_lm_loss": outcome.final["lm_loss"],
-            "final_batch_similarity": outcome.final["batch_similarity"],
-            "final_pre_norm_variance": outcome.final["pre_norm_var"],
-            "final_output_scale": outcome.final["output_scale"],
-            "restarts": outcome.restarts,
-            # the full quick-eval curve is in the metrics JSONL; the last point is kept here
-            **(
-                {"last_quick_eval_accuracy": outcome.quick_evals[-1]["accuracy"]}
-                if outcome.quick_evals
-                else {}
-            ),
-        },
-        timings={
-            "wall_s": time.perf_counter() - clock,
-            "load_s": load_s,
-            "train_s": outcome.train_wall_s,
-            "mean_step_s": outcome.mean_step_s,
-            "sender_load_s": pair.sender.load_seconds,
-            "receiver_load_s": pair.receiver.load_seconds,
-        },
-        started_at=started_at,
-        ended_at=utc_now(),
-        extra={"artifacts": {"bridge": str(args.bridge), "metrics": str(args.metrics)}},
-    )
-    write_record(args.result, record)
-    log.info(
-        "trained %s: %d steps, mean %.3f s/step",
-        record["run_id"],
-        outcome.steps_completed,
-        outcome.mean_step_s,
-    )
-    return 0
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from telepathy.checkpoint import CheckpointError, check_matches, load_checkpoint
-    from telepathy.config import RunConfig
-    from telepathy.evaluate import evaluate_examples
-    from telepathy.framing import Framing
-    from telepathy.records import build_record, write_record
-    from telepathy.results.provenance import utc_now
-    from telepathy.results.validate import ids_digest
-    from telepathy.runtime import build_bridge, load_pair
-
-    started_at, clock = utc_now(), time.perf_counter()
-    state = load_checkpoint(args.bridge)
-    if state.get("kind") != "bridge":
-        raise CheckpointError(f"{args.bridge} is a {state.get('kind')!r} file, not a final bridge")
-    cfg = RunConfig.from_dict(state["config"])
-    if args.pair and args.pair != cfg.pair:
-        raise CheckpointError(
-            f"checkpoint {args.bridge} was trained for pair {cfg.pair!r}, --pair asks for "
-            f"{args.pair!r}; evaluate it with its own pair or point --bridge at the right run"
-        )
-    local = _local_files(args)
-    device = _setup_torch(args)
-    spec, eval_examples, eval_desc = _load_eval(cfg, local)
-    pair = load_pair(cfg.pair, device, args.cache_dir)
-    check_matches(state, args.bridge, pair=pair.identity(), cfg=None)
-    load_s = time.perf_counter() - clock
-    bridge = build_bridge(cfg, pair, state["output_scale_init"])
-    bridge.load_state_dict(state["bridge"])
-    framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer)
-    report = evaluate_examples(
-        bridge,
-        pair,
-        framing,
-        eval_examples,
-        batch_size=args.batch_size,
-        progress=not args.no_progress,
-    )
-    ids = [s["id"] for s in report.samples]
-    record = build_record(
-        kind="eval",
-        cfg=cfg,
-        pair=pair,
-        bridge=bridge,
-        hyperparameters={
-            **cfg.to_dict(),
-            "framing": framing.describe(),
-            "eval_batch_size": args.batch_size,
-            "output_scale_init": state["output_scale_init"],
-            "trained_steps": state["step"],
-            "decoding": f"greedy, max_new_tokens={cfg.max_new_tokens}",
-            "parser": "first label word (fixed order) matched as a whole word, else INVALID",
-        },
-        metrics={**report.metrics, "eval_s": report.eval_s},
-        timings={"wall_s": time.perf_counter() - clock, "load_s": load_s, "eval_s": report.eval_s},
-        started_at=started_at,
-        ended_at=utc_now(),
-        extra={
-            "eval_examples": {**eval_desc, "n": len(ids), "ids_sha256": ids_digest(ids)},
-            "samples": report.samples,
-            "artifacts": {"bridge": str(args.bridge)},
-        },
-    )
-    write_record(args.result, record)
-    m = report.metrics
-    log.info(
-        "%s: accuracy %.4f (lenient %.4f), invalid %.3f on %d items, %.1f s",
-        record["run_id"],
-        m["accuracy"],
-        m["accuracy_lenient"],
-        m["invalid_rate"],
-        m["n_examples"],
-        report.eval_s,
-    )
-    return 0
-
-
-def cmd_prepare_data(args: argparse.Namespace) -> int:
-    from telepathy.atomic import atomic_write_json
-    from telepathy.data import get_dataset, load_examples
-    from telepathy.results.validate import ids_digest
-
-    spec = get_dataset(args.dataset)  # fetches into the datasets cache on a CPU node
-    local = _local_files(args)
-    manifest: dict[str, Any] = {"dataset": spec.name, "task_type": spec.task_type}
-    for split in ("train", "eval"):
-        examples = load_examples(spec, split, local=local)
-        manifest[split] = {
-            "n": len(examples),
-            "split": spec.hub.split_name(split) if spec.hub else split,
-            "ids_sha256": ids_digest([e.uid for e in examples]),
-        }
-    atomic_write_json(args.manifest, manifest)
-    log.info(
-        "%s: %d train, %d eval examples", spec.name, manifest["train"]["n"], manifest["eval"]["n"]
-    )
-    return 0
-
-
-def cmd_merge_runs(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from telepathy.atomic import atomic_write_text
-    from telepathy.merge import COLUMNS, missing_runs, parse_run_spec, run_row
-    from telepathy.results.validate import validate_file
-
-    rows = []
-    for spec in args.run:
-        run = parse_run_spec(spec)
-        loaded = []
-        for path in (Path(run.train_result), Path(run.eval_result)):
-            if not path.exists():
-                loaded.append(None)
-                continue
-            problems = validate_file(path)
-            if problems:  # a malformed result is an error, never a silently dropped row
-                raise ValueError(f"malformed result file: {'; '.join(problems)}")
-            loaded.append(json.loads(path.read_text()))
-        rows.append(run_row(run, *loaded))
-    missing = missing_runs(rows)
-    for run_id in missing:
-        log.warning("missing run: %s", run_id)
-    table = pd.DataFrame(rows, columns=list(COLUMNS))
-    atomic_write_text(args.output, table.to_csv(index=False))
-    log.info(
-        "%d runs, %d complete, %d missing -> %s",
-        len(rows),
-        len(rows) - len(missing),
-        len(missing),
-        args.output,
-    )
-    return 0
-
-
-def cmd_plan(args: argparse.Namespace) -> int:
-    from telepathy.atomic import atomic_write_json
-    from telepathy.plan import format_plan, plan_from_dry_run, run_dry_run
-
-    text = args.dry_run_log.read_text() if args.dry_run_log else run_dry_run(args.snakemake_args)
-    plan = plan_from_dry_run(text)
-    print(format_plan(plan))
-    if args.json:
-        atomic_write_json(args.json, plan)
-    return 0
-
-
-def cmd_validate_results(args: argparse.Namespace) -> int:
-    from telepathy.results.validate import check_results
-
-    report, n_bad = check_results(args.paths)
-    print(report)
-    return 1 if n_bad else 0
-
-
 # ----------------------------------------------------------------------------- parser
 
 
@@ -409,12 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="list model pairs, datasets and protocols")
-    p.set_defaults(func=cmd_list)
+    p.set_defaults(func=commands.cmd_list)
 
     p = sub.add_parser("resolve-config", help="print or write the resolved settings of a run")
     _add_run_identity(p)
     p.add_argument("--output", type=Path, help="write JSON here instead of stdout")
-    p.set_defaults(func=cmd_resolve_config)
+    p.set_defaults(func=commands.cmd_resolve_config)
 
     p = sub.add_parser(
         "prepare-models",
@@ -423,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pair", required=True)
     p.add_argument("--cache-dir", type=Path, help="model cache (default $TELEPATHY_CACHE)")
     p.add_argument("--manifest", type=Path, required=True, help="output: JSON manifest")
-    p.set_defaults(func=cmd_prepare_models)
+    p.set_defaults(func=commands.cmd_prepare_models)
 
     p = sub.add_parser("train", help="train a bridge and write its result JSON")
     _add_run_identity(p)
@@ -442,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="auto (continue from --checkpoint if present) | never | PATH",
     )
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=commands.cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a trained bridge and write its result JSON")
     p.add_argument("--bridge", type=Path, required=True, help="input: final bridge (.pt)")
@@ -450,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--result", type=Path, required=True, help="output: eval result JSON")
     p.add_argument("--batch-size", type=int, default=16)
     _add_runtime(p)
-    p.set_defaults(func=cmd_eval)
+    p.set_defaults(func=commands.cmd_eval)
 
     p = sub.add_parser("prepare-data", help="fetch a dataset into the cache; write a manifest")
     p.add_argument("--dataset", required=True)
@@ -459,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--data-format", choices=["json", "parquet", "save_to_disk"])
     data.add_argument("--data-train", type=Path)
     data.add_argument("--data-eval", type=Path)
-    p.set_defaults(func=cmd_prepare_data)
+    p.set_defaults(func=commands.cmd_prepare_data)
 
     p = sub.add_parser("merge-runs", help="merge run result JSONs into one CSV, missing marked")
     p.add_argument(
@@ -471,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="one expected run (repeatable); absent files make the row 'missing'",
     )
     p.add_argument("--output", type=Path, required=True, help="output: CSV, one row per run")
-    p.set_defaults(func=cmd_merge_runs)
+    p.set_defaults(func=commands.cmd_merge_runs)
 
     p = sub.add_parser(
         "plan", help="job counts and GPU-hours requested per rule, from a Snakemake dry run"
@@ -483,11 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
         nargs=argparse.REMAINDER,
         help="arguments for `snakemake -n` (after --), e.g. -- all_paper_tables",
     )
-    p.set_defaults(func=cmd_plan)
+    p.set_defaults(func=commands.cmd_plan)
 
     p = sub.add_parser("validate-results", help="check result JSON files against the schema")
     p.add_argument("paths", nargs="+", type=Path, help="files or directories")
-    p.set_defaults(func=cmd_validate_results)
+    p.set_defaults(func=commands.cmd_validate_results)
     return parser
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -114,3 +115,36 @@ def test_eval_refuses_a_bridge_of_another_pair(model_cache, tmp_path):
     assert proc.returncode == 1
     assert "trained for pair 'tiny', --pair asks for 'small'" in proc.stderr
     assert not (tmp_path / "e.json").exists()
+
+
+def test_sigterm_exits_75_with_a_checkpoint_and_resume_auto_finishes(model_cache, tmp_path):
+    """What SLURM does to a job (preemption, scancel): the run checkpoints, then resumes."""
+    command = (
+        f"train --protocol corrected --pair tiny --dataset synth_sentiment --seed 3 --threads 2 "
+        f"--no-progress --cache-dir {model_cache} --bridge {tmp_path}/bridge.pt "
+        f"--checkpoint {tmp_path}/state.pt --metrics {tmp_path}/metrics.jsonl "
+        f"--result {tmp_path}/train.json --set steps=60 --set train_size=64 --set eval_every=0"
+    ).split()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "telepathy", *command], stderr=subprocess.PIPE, text=True
+    )
+    metrics = tmp_path / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 75, stderr[-2000:]
+    assert "received SIGTERM" in stderr and "--resume auto" in stderr
+    assert not (tmp_path / "train.json").exists()  # no result that looks finished
+    stopped_at = len(metrics.read_text().splitlines())
+    assert 3 <= stopped_at < 60
+
+    resumed = telepathy(*command)  # --resume auto is the default
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    result = json.loads((tmp_path / "train.json").read_text())
+    assert result["metrics"]["restarts"] == 1 and result["metrics"]["steps_completed"] == 60
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
+    assert steps == list(range(1, 61))

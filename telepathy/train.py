@@ -226,6 +226,13 @@ def train_bridge(
                 (terms["loss"] / cfg.grad_accum).backward()  # accumulation as the original: /N
                 for key in totals:
                     totals[key] += float(terms[key].detach()) / cfg.grad_accum
+            if not math.isfinite(totals["loss"]):
+                # Stop before the optimiser spreads NaN into the weights and the GPU hours
+                # after it are wasted; the last checkpoint is still intact.
+                raise FloatingPointError(
+                    f"training loss became {totals['loss']} at step {step + 1} "
+                    f"(lm_loss {totals['lm_loss']}); lower lr or check the inputs"
+                )
             grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
             optimizer.step()
             step += 1

@@ -136,3 +136,13 @@ def test_batch_schedule_covers_each_epoch_once_and_is_a_pure_function():
     fresh = BatchSchedule(10, 4, drop_last=False, seed=3)
     assert fresh.indices(4) == schedule.indices(4)  # no hidden iterator state
     assert BatchSchedule(10, 4, drop_last=True, seed=3).batches_per_epoch == 2
+
+
+def test_a_non_finite_loss_stops_training_with_a_clear_error(tiny_pair, tmp_path, monkeypatch):
+    cfg, framing, train = setup(tiny_pair, steps=3)
+    import telepathy.train as train_module
+
+    real = train_module.answer_lm_loss
+    monkeypatch.setattr(train_module, "answer_lm_loss", lambda *a: real(*a) * float("nan"))
+    with pytest.raises(FloatingPointError, match="training loss became nan at step 1"):
+        run(tiny_pair, cfg, framing, train, tmp_path / "nan")

@@ -137,6 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=commands.cmd_plan)
 
+    p = sub.add_parser(
+        "gpu-usage", help="GPU-hours used per rule and dataset from sacct, requeues included"
+    )
+    p.add_argument("--job-ids", nargs="+", help="SLURM job ids to query with sacct")
+    p.add_argument(
+        "--sacct-output",
+        type=Path,
+        help="saved `sacct -X --duplicates --parsable2 --noheader` output instead",
+    )
+    p.add_argument("--json", type=Path, help="also write the usage as JSON here")
+    p.set_defaults(func=commands.cmd_gpu_usage)
+
     p = sub.add_parser("validate-results", help="check result JSON files against the schema")
     p.add_argument("paths", nargs="+", type=Path, help="files or directories")
     p.set_defaults(func=commands.cmd_validate_results)

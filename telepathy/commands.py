@@ -356,6 +356,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gpu_usage(args: argparse.Namespace) -> int:
+    from telepathy.accounting import format_usage, parse_sacct, run_sacct, summarise_usage
+    from telepathy.atomic import atomic_write_json
+
+    if bool(args.sacct_output) == bool(args.job_ids):
+        raise ValueError("give either --sacct-output FILE or --job-ids ID [ID ...]")
+    text = args.sacct_output.read_text() if args.sacct_output else run_sacct(args.job_ids)
+    usage = summarise_usage(parse_sacct(text))
+    print(format_usage(usage))
+    if args.json:
+        atomic_write_json(args.json, usage)
+    return 0
+
+
 def cmd_validate_results(args: argparse.Namespace) -> int:
     from telepathy.results.validate import check_results
 

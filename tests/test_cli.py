@@ -37,7 +37,19 @@ def train_tiny(run: Path, cache: Path, seed: int, *settings: str) -> subprocess.
 
 
 @pytest.mark.parametrize(
-    "command", ["list", "resolve-config", "prepare-models", "train", "eval", "validate-results"]
+    "command",
+    [
+        "list",
+        "resolve-config",
+        "prepare-models",
+        "prepare-data",
+        "train",
+        "eval",
+        "validate-results",
+        "merge-runs",
+        "plan",
+        "gpu-usage",
+    ],
 )
 def test_every_command_has_help(command):
     proc = telepathy(command, "--help")

@@ -1,0 +1,202 @@
+"""GPU time actually used, from SLURM accounting: every requeued segment counted.
+
+`sacct -X --duplicates` lists one record per allocation *segment*: a job that was preempted or
+hit its time limit and requeued itself appears once per run under the same job id. Summing
+only the last segment (what plain `sacct` shows) under-reports what a preemptible run cost.
+Pure parsing and summing here; the CLI runs sacct or reads its saved output.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+# Fields requested from sacct, in this order, with --parsable2 (| separated, no trailing |).
+SACCT_FIELDS = (
+    "JobIDRaw",
+    "JobID",
+    "JobName",
+    "Partition",
+    "State",
+    "ExitCode",
+    "ElapsedRaw",
+    "AllocTRES",
+    "Start",
+    "End",
+)
+_GPU_TRES = re.compile(r"gres/gpu(?::(?P<model>[^=,]+))?=(?P<count>\d+)")
+
+
+def job_name(rule: str, wildcards: dict[str, str]) -> str:
+    """SLURM job name `<rule>-<k=v,...>`: the accounting groups by rule and wildcards from it."""
+    if "-" in rule:
+        raise ValueError(f"rule name {rule!r} contains '-', which separates rule and wildcards")
+    return rule + ("-" + ",".join(f"{k}={v}" for k, v in wildcards.items()) if wildcards else "")
+
+
+def parse_job_name(name: str) -> tuple[str, dict[str, str]]:
+    """Inverse of job_name; names not made by it come back as (name, {})."""
+    rule, _, rest = name.partition("-")
+    wildcards = dict(item.split("=", 1) for item in rest.split(",") if "=" in item)
+    return rule, wildcards
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One allocation segment of a job (a requeued job has several)."""
+
+    job_id: str
+    array_job_id: str  # e.g. 123_4 for array task 4; equals job_id otherwise
+    name: str
+    partition: str
+    state: str
+    exit_code: str
+    elapsed_s: int
+    gpus: int
+    gpu_model: str | None
+    start: str
+    end: str
+
+
+def gpus_from_tres(tres: str) -> tuple[int, str | None]:
+    """GPU count and model from AllocTRES, e.g. 'cpu=8,gres/gpu:h100=1,gres/gpu=1,mem=64G'."""
+    count, model = 0, None
+    for match in _GPU_TRES.finditer(tres):
+        if match.group("model"):
+            model = match.group("model")
+            count = max(count, int(match.group("count")))
+        else:
+            count = max(count, int(match.group("count")))
+    return count, model
+
+
+def parse_sacct(text: str) -> list[Segment]:
+    """Parse `sacct -X --duplicates --parsable2 --noheader --format=<SACCT_FIELDS>` output."""
+    segments = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split("|")
+        if len(fields) != len(SACCT_FIELDS):
+            raise ValueError(
+                f"sacct line {number} has {len(fields)} fields, expected {len(SACCT_FIELDS)} "
+                f"({','.join(SACCT_FIELDS)}): {line!r}"
+            )
+        row = dict(zip(SACCT_FIELDS, fields, strict=True))
+        gpus, model = gpus_from_tres(row["AllocTRES"])
+        segments.append(
+            Segment(
+                job_id=row["JobIDRaw"],
+                array_job_id=row["JobID"],
+                name=row["JobName"],
+                partition=row["Partition"],
+                state=row["State"].split()[0] if row["State"] else "",
+                exit_code=row["ExitCode"],
+                elapsed_s=int(row["ElapsedRaw"] or 0),
+                gpus=gpus,
+                gpu_model=model,
+                start=row["Start"],
+                end=row["End"],
+            )
+        )
+    return segments
+
+
+def summarise_usage(segments: list[Segment]) -> dict[str, Any]:
+    """Per job (all its segments), per rule and per dataset: elapsed, GPU-hours, restarts."""
+    jobs: dict[str, dict[str, Any]] = {}
+    for seg in segments:
+        rule, wildcards = parse_job_name(seg.name)
+        job = jobs.setdefault(
+            seg.job_id,
+            {
+                "job_id": seg.job_id,
+                "array_job_id": seg.array_job_id,
+                "name": seg.name,
+                "rule": rule,
+                "wildcards": wildcards,
+                "partition": seg.partition,
+                "segments": 0,
+                "elapsed_s": 0,
+                "gpu_hours": 0.0,
+                "gpus": seg.gpus,
+                "gpu_model": seg.gpu_model,
+                "states": [],
+            },
+        )
+        job["segments"] += 1
+        job["elapsed_s"] += seg.elapsed_s
+        job["gpu_hours"] += seg.elapsed_s * seg.gpus / 3600
+        job["states"].append(seg.state)
+        job["gpu_model"] = job["gpu_model"] or seg.gpu_model
+    for job in jobs.values():
+        job["restarts"] = job["segments"] - 1
+        job["final_state"] = job["states"][-1]
+
+    def group(key: str) -> list[dict[str, Any]]:
+        totals: dict[str, dict[str, Any]] = defaultdict(
+            lambda: {
+                "jobs": 0,
+                "segments": 0,
+                "restarts": 0,
+                "elapsed_hours": 0.0,
+                "gpu_hours": 0.0,
+            }
+        )
+        for job in jobs.values():
+            name = job["rule"] if key == "rule" else job["wildcards"].get("dataset", "-")
+            row = totals[name]
+            row["jobs"] += 1
+            row["segments"] += job["segments"]
+            row["restarts"] += job["restarts"]
+            row["elapsed_hours"] += job["elapsed_s"] / 3600
+            row["gpu_hours"] += job["gpu_hours"]
+        return [{key: name, **row} for name, row in sorted(totals.items())]
+
+    return {
+        "jobs": list(jobs.values()),
+        "by_rule": group("rule"),
+        "by_dataset": group("dataset"),
+        "gpu_hours": sum(job["gpu_hours"] for job in jobs.values()),
+    }
+
+
+def format_usage(usage: dict[str, Any]) -> str:
+    """GPU-hours used per rule and per dataset, as fixed-width text."""
+    lines = []
+    for key, rows in (("rule", usage["by_rule"]), ("dataset", usage["by_dataset"])):
+        lines.append(f"{key:<22}{'jobs':>6}{'segments':>10}{'restarts':>10}{'GPU-h used':>12}")
+        for row in rows:
+            lines.append(
+                f"{row[key]:<22}{row['jobs']:>6}{row['segments']:>10}{row['restarts']:>10}"
+                f"{row['gpu_hours']:>12.3f}"
+            )
+        lines.append("")
+    lines.append(f"total GPU-hours used: {usage['gpu_hours']:.3f}")
+    return "\n".join(lines)
+
+
+def run_sacct(job_ids: list[str]) -> str:
+    """Query SLURM accounting once for every job id, all segments of requeued jobs included."""
+    import subprocess
+
+    proc = subprocess.run(
+        [
+            "sacct",
+            "-X",
+            "--duplicates",
+            "--parsable2",
+            "--noheader",
+            f"--format={','.join(SACCT_FIELDS)}",
+            "-j",
+            ",".join(job_ids),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"sacct failed ({proc.returncode}): {proc.stderr.strip()}")
+    return proc.stdout

@@ -7,14 +7,13 @@ and checkpoint, so a resumed or evaluated run can prove it used the same setting
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from telepathy.data import get_dataset
 from telepathy.pairs import get_pair, scale_layer
 from telepathy.protocols import dataset_settings, get_protocol
+from telepathy.results.provenance import config_digest
 
 BRIDGE_DTYPES = ("auto", "float32", "bfloat16")
 
@@ -65,8 +64,7 @@ class RunConfig:
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON of every setting."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return config_digest(self.to_dict())
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunConfig:

@@ -87,6 +87,20 @@ def _load_eval(cfg, local):
     return spec, evaluation, {"split": split, "selection": selection}
 
 
+def _setup_run(cfg, args: argparse.Namespace):
+    """What train and eval share: local data, device, the recorded eval list, the loaded pair
+    and the one Framing object. Returns (local, eval_examples, eval_desc, pair, framing)."""
+    from telepathy.framing import Framing
+    from telepathy.runtime import load_pair
+
+    local = _local_files(args)
+    device = _setup_torch(args)
+    spec, eval_examples, eval_desc = _load_eval(cfg, local)
+    pair = load_pair(cfg.pair, device, args.cache_dir)
+    framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer)
+    return local, eval_examples, eval_desc, pair, framing
+
+
 # ----------------------------------------------------------------------------- commands
 
 
@@ -134,21 +148,15 @@ def cmd_prepare_models(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from telepathy.checkpoint import save_checkpoint
-    from telepathy.framing import Framing
     from telepathy.records import build_record, write_record
     from telepathy.results.provenance import utc_now
-    from telepathy.runtime import load_pair
     from telepathy.train import final_bridge_state, train_bridge
 
     started_at, clock = utc_now(), time.perf_counter()
     cfg = _resolve(args)  # every setting checked before any model or data is loaded
-    local = _local_files(args)
-    device = _setup_torch(args)
-    spec, eval_examples, _ = _load_eval(cfg, local)
+    local, eval_examples, _, pair, framing = _setup_run(cfg, args)
     train_examples = _load_train(cfg, local)
-    pair = load_pair(cfg.pair, device, args.cache_dir)
     load_s = time.perf_counter() - clock
-    framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer)
     outcome = train_bridge(
         cfg,
         pair,
@@ -215,11 +223,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from telepathy.checkpoint import CheckpointError, check_matches, load_checkpoint
     from telepathy.config import RunConfig
     from telepathy.evaluate import evaluate_examples
-    from telepathy.framing import Framing
     from telepathy.records import build_record, write_record
     from telepathy.results.provenance import utc_now
     from telepathy.results.validate import ids_digest
-    from telepathy.runtime import build_bridge, load_pair
+    from telepathy.runtime import build_bridge
 
     started_at, clock = utc_now(), time.perf_counter()
     state = load_checkpoint(args.bridge)
@@ -231,15 +238,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"checkpoint {args.bridge} was trained for pair {cfg.pair!r}, --pair asks for "
             f"{args.pair!r}; evaluate it with its own pair or point --bridge at the right run"
         )
-    local = _local_files(args)
-    device = _setup_torch(args)
-    spec, eval_examples, eval_desc = _load_eval(cfg, local)
-    pair = load_pair(cfg.pair, device, args.cache_dir)
+    _, eval_examples, eval_desc, pair, framing = _setup_run(cfg, args)
     check_matches(state, args.bridge, pair=pair.identity(), cfg=None)
     load_s = time.perf_counter() - clock
     bridge = build_bridge(cfg, pair, state["output_scale_init"])
     bridge.load_state_dict(state["bridge"])
-    framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer)
     report = evaluate_examples(
         bridge,
         pair,

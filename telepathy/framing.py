@@ -41,6 +41,8 @@ class Framing:
         self.spec = spec
         self.sender_tokenizer = sender_tokenizer
         self.receiver_tokenizer = receiver_tokenizer
+        # Right padding with an attention mask, once here rather than on every batch.
+        self.sender_tokenizer.padding_side = "right"
         # No special tokens: the receiver sequence starts with the primer, not BOS (§2.1).
         self.primer_ids: list[int] = receiver_tokenizer(
             cfg.primer, add_special_tokens=False
@@ -100,7 +102,6 @@ class Framing:
 
     def sender_batch(self, examples: Sequence[Example], device: torch.device) -> SenderBatch:
         """Sender tokens with the tokenizer's own defaults (BOS added), right-padded."""
-        self.sender_tokenizer.padding_side = "right"
         encoded = self.sender_tokenizer(
             [self.sender_text(e) for e in examples], padding=True, return_tensors="pt"
         )

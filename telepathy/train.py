@@ -105,6 +105,11 @@ def _signal_flag() -> Iterator[dict[str, int | None]]:
             signal.signal(s, old)
 
 
+def working_metrics_path(checkpoint_path: Path) -> Path:
+    """Where the metrics log grows during training: beside the resumable checkpoint."""
+    return checkpoint_path.with_name(checkpoint_path.name + ".metrics.jsonl")
+
+
 def _rewrite_metrics(path: Path, keep_through_step: int | None) -> None:
     """Start the JSONL log fresh, or (on resume) drop records written after the checkpoint."""
     kept: list[str] = []
@@ -197,7 +202,11 @@ def train_bridge(
         restarts = state["restarts"] + 1
         final, quick_evals = state["last_metrics"], state["quick_evals"]
         log.info("resumed from %s at step %d (restart %d)", resume_from, start_step, restarts)
-    _rewrite_metrics(metrics_path, resumed_from)
+    # The log grows beside the checkpoint, not at metrics_path: a job Snakemake or SLURM
+    # restarts deletes its declared outputs first, and the resumed run's log must still show
+    # every step from 1. metrics_path gets a complete copy once training finishes.
+    working_log = working_metrics_path(checkpoint_path)
+    _rewrite_metrics(working_log, resumed_from)
 
     schedule = BatchSchedule(len(train_examples), cfg.batch_size, cfg.drop_last, cfg.seed)
     embed = pair.receiver.model.get_input_embeddings()
@@ -205,7 +214,7 @@ def train_bridge(
     step = start_step
     with (
         _signal_flag() as flag,
-        metrics_path.open("a") as metrics_file,
+        working_log.open("a") as metrics_file,
         tqdm(
             total=cfg.steps,
             initial=start_step,
@@ -272,6 +281,7 @@ def train_bridge(
                 save_checkpoint(checkpoint_path, state)
             if flag["signum"]:
                 raise TrainingInterrupted(step, checkpoint_path, flag["signum"])
+    atomic_write_text(metrics_path, working_log.read_text())
     return TrainOutcome(
         bridge=bridge,
         steps_completed=step,

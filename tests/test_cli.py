@@ -141,9 +141,10 @@ def test_sigterm_exits_75_with_a_checkpoint_and_resume_auto_finishes(model_cache
         [sys.executable, "-m", "telepathy", *command], stderr=subprocess.PIPE, text=True
     )
     metrics = tmp_path / "metrics.jsonl"
+    working = tmp_path / "state.pt.metrics.jsonl"  # grows beside the checkpoint
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
+        if working.exists() and len(working.read_text().splitlines()) >= 3:
             break
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
@@ -151,7 +152,8 @@ def test_sigterm_exits_75_with_a_checkpoint_and_resume_auto_finishes(model_cache
     assert proc.returncode == 75, stderr[-2000:]
     assert "received SIGTERM" in stderr and "--resume auto" in stderr
     assert not (tmp_path / "train.json").exists()  # no result that looks finished
-    stopped_at = len(metrics.read_text().splitlines())
+    assert not metrics.exists()  # nor a metrics log that looks complete
+    stopped_at = len(working.read_text().splitlines())
     assert 3 <= stopped_at < 60
 
     resumed = telepathy(*command)  # --resume auto is the default

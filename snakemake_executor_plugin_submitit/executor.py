@@ -1,0 +1,539 @@
+"""The Executor Snakemake drives: submit (arrays where it can), poll, classify, cancel, adopt.
+
+Contract (snakemake-interface-executor-plugins 9): run_jobs/run_job must report every job it
+is given, as submitted or as an error, and never raise; check_active_jobs must report or
+yield every job it is given, and never raise. Every cluster query here is one call for all
+jobs of a round: sbatch once per array, sacct once per status round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
+from snakemake_interface_executor_plugins.executors.remote import RemoteExecutor
+from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
+
+from snakemake_executor_plugin_submitit.params import SiteDefaults, slurm_parameters
+from snakemake_executor_plugin_submitit.registry import Submission, SubmissionRegistry, job_key
+from snakemake_executor_plugin_submitit.states import (
+    SACCT_STATUS_FIELDS,
+    JobState,
+    Outcome,
+    classify,
+    parse_sacct_status,
+    parse_squeue_status,
+)
+
+# sbatch answers that mean "try again", not "your request is wrong" (pitfall 7).
+_TRANSIENT = (
+    "Socket timed out",
+    "Unexpected message",
+    "Resource temporarily unavailable",
+    "Connection refused",
+    "Slurm temporarily unable",
+    "Zero Bytes were transmitted",
+)
+_SUBMIT_TRIES = 3
+_INFRASTRUCTURE = {"NODE_FAIL", "BOOT_FAIL"}  # not the job's fault: resubmitted by the plugin
+_QUERY_CHUNK = 400  # job ids per sacct call, well under argument-length limits
+_DRIVER_ENV_DROP = ("SLURM_MEM_PER_CPU", "SLURM_MEM_PER_GPU", "SLURM_MEM_PER_NODE",
+                    "SLURM_CPUS_PER_TASK", "SLURM_NTASKS", "SLURM_NPROCS", "SLURM_JOB_ID",
+                    "SLURM_JOBID", "SLURM_CPU_BIND", "SLURM_GPUS_ON_NODE")  # fmt: skip
+
+
+@dataclass
+class _Tracked:
+    submission: Submission
+    missing_since: float | None = None
+    waiting_since: float | None = None  # PREEMPTED / held: waiting for a requeue
+    completed_since: float | None = None  # COMPLETED in sacct, result file not yet visible
+    infra_retries: int = 0  # resubmissions after NODE_FAIL / BOOT_FAIL
+
+
+class Executor(RemoteExecutor):
+    def __post_init__(self) -> None:
+        settings = self.workflow.executor_settings
+        self.run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+        self.started_at = time.time()
+        self.folder = Path(settings.folder).absolute()
+        # the settings of the same names (--submitit-gpu-partition, ...)
+        self.site = SiteDefaults(
+            **{f.name: getattr(settings, f.name) for f in fields(SiteDefaults)}
+        )
+        self.settings = settings
+        self.registry = SubmissionRegistry(self.folder / "submissions.jsonl")
+        self.tracked: dict[str, _Tracked] = {}  # slurm id -> what we know
+        self.cancelled_by_us: set[str] = set()
+        self.track_lock = threading.Lock()
+        self.sacct_failures = 0
+        self.max_array_size: int | None = None
+        self.previous_runs: dict[str, Submission] | None = None
+        self.next_seconds_between_status_checks = settings.poll_interval
+
+    # ------------------------------------------------------------------------------ submit
+
+    def run_job(self, job: JobExecutorInterface) -> None:
+        self._submit_group([job])
+
+    def run_jobs(self, jobs: list[JobExecutorInterface]) -> None:
+        for job in jobs:
+            self.run_job_pre(job)
+        try:
+            remaining = self._adopt_running(jobs)
+        except Exception as error:  # never lose a job to a failed lookup: submit them all
+            self.logger.warning(f"submitit: could not check for adoptable jobs ({error})")
+            remaining = list(jobs)
+        groups: dict[str, list[JobExecutorInterface]] = defaultdict(list)
+        for job in remaining:
+            try:
+                key = json.dumps(self._parameters(job, job_name=""), sort_keys=True, default=str)
+            except Exception as error:  # reported per job, never raised
+                self._report_submit_error(job, error)
+                continue
+            # Only identical requests can share an array; group jobs go alone.
+            groups[f"{job.name}\x1f{job.attempt}\x1f{key}"].append(job)
+        for group in groups.values():
+            if group[0].is_group():
+                for job in group:
+                    self._submit_group([job])
+            else:
+                self._submit_group(group)
+
+    def _parameters(self, job: JobExecutorInterface, job_name: str) -> dict[str, Any]:
+        return slurm_parameters(
+            job.name,
+            job.resources,
+            job.threads,
+            self.site,
+            job_name=job_name,
+            requeue=_max_timeout_requeues(job) > 0,
+        )
+
+    def _submit_group(self, jobs: list[JobExecutorInterface]) -> None:
+        """One sbatch for the group: a plain job, or an array when there are several."""
+        chunk = max(1, self._array_size_cap() - 1)  # submitit numbers each array from 0
+        for start in range(0, len(jobs), chunk):
+            part = jobs[start : start + chunk]
+            try:
+                records = self._sbatch_jobs(part)
+            except Exception as error:  # reported per job, never raised (pitfall 2)
+                for job in part:
+                    self._report_submit_error(job, error)
+                continue
+            for job, record in zip(part, records, strict=True):
+                self._track(job, record)
+
+    def _sbatch_jobs(self, jobs: list[JobExecutorInterface]) -> list[Submission]:
+        """Submit identical-request jobs (an array if several); record and return them."""
+        import submitit
+
+        from snakemake_executor_plugin_submitit.callable import SnakemakeJobCommand
+
+        first = jobs[0]
+        wildcards = [_wildcards(job) for job in jobs]
+        params = self._parameters(first, job_name=_array_job_name(first.name, wildcards))
+        folder = self.folder / _safe(first.name)
+        requeues = _max_timeout_requeues(first)
+        executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=requeues)
+        executor.update_parameters(**params)
+        env = self._job_env()
+        # Training gets the signal lead time minus a margin to write its checkpoint; rules
+        # that cannot resume are stopped at once (a requeue starts them over).
+        grace = max(0, params["signal_delay_s"] - 30) if requeues else 0
+        commands = [
+            SnakemakeJobCommand(self.format_job_exec(job), env, os.getcwd(), grace) for job in jobs
+        ]
+        submitted = self._sbatch(executor, commands)
+        records = [
+            Submission(
+                key=job_key(job.name, wc, [str(f) for f in job.output]),
+                slurm_id=str(slurm_job.job_id),
+                rule=job.name,
+                wildcards=wc,
+                log=str(slurm_job.paths.stdout),
+                folder=str(folder),
+                submitted_at=time.time(),
+                run_id=self.run_id,
+            )
+            for job, slurm_job, wc in zip(jobs, submitted, wildcards, strict=True)
+        ]
+        self.registry.append(records)
+        kind = f"array of {len(jobs)}" if len(jobs) > 1 else "job"
+        self.logger.info(
+            f"submitit: {first.name}: submitted {kind} {records[0].slurm_id.split('_')[0]}"
+            f" ({params.get('partition', 'default partition')}, {params.get('gres', 'no gres')},"
+            f" {params['time']} min); log: {records[0].log}"
+        )
+        return records
+
+    def _sbatch(self, executor, commands) -> list[Any]:
+        """Submit, retrying transient controller errors (pitfall 7); raise permanent ones."""
+        delay = 2.0
+        for attempt in range(1, _SUBMIT_TRIES + 1):
+            try:
+                with _clean_slurm_env():
+                    if len(commands) == 1:
+                        return [executor.submit(commands[0])]
+                    with executor.batch():
+                        futures = [executor.submit(command) for command in commands]
+                    return futures
+            except Exception as error:
+                text = str(error)
+                if attempt == _SUBMIT_TRIES or not any(t in text for t in _TRANSIENT):
+                    raise
+                self.logger.warning(f"submitit: sbatch failed ({text.strip()}); retrying")
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    def _report_submit_error(self, job: JobExecutorInterface, error: Exception) -> None:
+        message = str(error).strip().splitlines()
+        detail = message[-1] if message else repr(error)
+        self.report_job_error(
+            SubmittedJobInfo(job), msg=f"submission failed for rule {job.name}: {detail}"
+        )
+
+    def _job_env(self) -> dict[str, str]:
+        return {name: os.environ[name] for name in self.envvars() if name in os.environ}
+
+    def _array_size_cap(self) -> int:
+        """MaxArraySize, read once per run (never at import)."""
+        if self.max_array_size is None:
+            self.max_array_size = 1001
+            try:
+                out = subprocess.run(
+                    ["scontrol", "show", "config"],
+                    check=False,
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                ).stdout
+                for line in out.splitlines():
+                    if line.split("=")[0].strip() == "MaxArraySize":
+                        self.max_array_size = int(line.split("=", 1)[1])
+            except (OSError, ValueError, subprocess.TimeoutExpired):
+                pass  # keep the SLURM default
+        return self.max_array_size
+
+    def _track(self, job: JobExecutorInterface, record: Submission) -> None:
+        with self.track_lock:
+            self.tracked[record.slurm_id] = _Tracked(record)
+        self.report_job_submission(
+            SubmittedJobInfo(job, external_jobid=record.slurm_id, aux={"log": record.log})
+        )
+
+    # ------------------------------------------------------------------------------ adopt
+
+    def _adopt_running(self, jobs: list[JobExecutorInterface]) -> list[JobExecutorInterface]:
+        """Jobs an earlier, killed driver submitted that still run: wait for them instead."""
+        if self.settings.no_adopt:
+            return list(jobs)
+        if self.previous_runs is None:
+            self.previous_runs = {
+                key: s
+                for key, s in self.registry.latest_by_key().items()
+                if s.run_id != self.run_id
+            }
+        candidates = {}
+        for job in jobs:
+            key = job_key(job.name, _wildcards(job), [str(f) for f in job.output])
+            if key in self.previous_runs:
+                candidates[job] = self.previous_runs.pop(key)  # adopt at most once
+        if not candidates:
+            return list(jobs)
+        states = _run_sacct([s.slurm_id for s in candidates.values()], self.started_at)
+        remaining = []
+        for job, submission in candidates.items():
+            state = states.get(submission.slurm_id)
+            verdict = classify(state, job.name, submission.log) if state else None
+            if verdict is not None and verdict.outcome is Outcome.RUNNING:
+                self.logger.info(
+                    f"submitit: adopting slurm job {submission.slurm_id} ({state.state}) for "
+                    f"{job.name} {submission.wildcards}, submitted by run {submission.run_id}"
+                )
+                self._track(job, submission)
+            else:
+                remaining.append(job)
+        return remaining + [job for job in jobs if job not in candidates]
+
+    # ------------------------------------------------------------------------------ poll
+
+    async def check_active_jobs(self, active_jobs: list[SubmittedJobInfo]):
+        ids = [info.external_jobid for info in active_jobs]
+        states: dict[str, JobState] | None = None
+        try:
+            async with self.status_rate_limiter:
+                states = await self._query_states(ids)
+        except Exception as error:  # never kill the status thread
+            self.logger.warning(f"submitit: status query failed ({error}); will retry")
+        finished = False
+        for info in active_jobs:
+            try:
+                done = self._judge(info, states)
+            except Exception as error:
+                self.logger.warning(f"submitit: cannot judge {info.external_jobid}: {error}")
+                done = False
+            if done:
+                finished = True
+            else:
+                yield info
+        # Back off while nothing changes; look again soon after something finished.
+        interval = self.settings.poll_interval
+        current = self.next_seconds_between_status_checks or interval
+        self.next_seconds_between_status_checks = (
+            interval if finished else min(current + 10, max(interval, 180))
+        )
+
+    async def _query_states(self, ids: list[str]) -> dict[str, JobState] | None:
+        """One sacct call per round (chunked); squeue when accounting is unavailable."""
+        if not ids:
+            return {}
+        if self.sacct_failures < 2:
+            try:
+                states = await asyncio.to_thread(_run_sacct, ids, self.started_at)
+                self.sacct_failures = 0
+                return states
+            except RuntimeError as error:
+                self.sacct_failures += 1
+                self.logger.warning(f"submitit: sacct failed ({error})")
+                return None
+        # Accounting looks disabled or down: slurmctld knows jobs younger than MinJobAge;
+        # result files cover the rest. Try sacct again next time.
+        self.sacct_failures = 1
+        try:
+            return await asyncio.to_thread(_run_squeue, ids)
+        except RuntimeError as error:
+            self.logger.warning(f"submitit: squeue failed too ({error})")
+            return None
+
+    def _judge(self, info: SubmittedJobInfo, states: dict[str, JobState] | None) -> bool:
+        """Report success or error for one job and return True, or return False to wait."""
+        slurm_id = info.external_jobid
+        with self.track_lock:
+            tracked = self.tracked.get(slurm_id)
+        if tracked is None:  # submitted before a restart of this object: should not happen
+            tracked = _Tracked(_unknown_submission(slurm_id, info))
+        submission, now = tracked.submission, time.time()
+        rule = submission.rule
+        result = _read_result(Path(submission.folder), slurm_id)
+        if result is not None:
+            status, value = result
+            if status == "success":
+                return self._finish(info, slurm_id, None)
+            return self._finish(
+                info, slurm_id, _result_error(value, slurm_id, rule, submission.log)
+            )
+        if states is None:
+            return False  # no answer this round: wait, never guess
+        state = states.get(slurm_id)
+        if state is None:
+            tracked.missing_since = tracked.missing_since or now
+            if now - tracked.missing_since < self.settings.missing_grace_s:
+                return False  # slurmdbd lags behind new jobs
+            message = (
+                f"LOST: slurm job {slurm_id} not found by sacct/squeue for "
+                f"{self.settings.missing_grace_s} s; treated as failed; log: {submission.log}"
+            )
+            return self._finish(info, slurm_id, message)
+        tracked.missing_since = None
+        verdict = classify(state, rule, submission.log, slurm_id in self.cancelled_by_us)
+        if verdict.outcome is Outcome.RUNNING:
+            if state.state in {"PREEMPTED", "REQUEUE_HOLD", "SPECIAL_EXIT"}:
+                tracked.waiting_since = tracked.waiting_since or now
+                if now - tracked.waiting_since >= self.settings.preempted_grace_s:
+                    return self._finish(
+                        info,
+                        slurm_id,
+                        f"{state.state}: slurm job {slurm_id} was not requeued within "
+                        f"{self.settings.preempted_grace_s} s (held jobs need `scontrol "
+                        f"release {slurm_id}`); log: {submission.log}",
+                    )
+            else:
+                tracked.waiting_since = None
+            return False
+        if verdict.outcome is Outcome.SUCCESS:
+            # The result file is the proof; give the shared file system a moment to show it.
+            tracked.completed_since = tracked.completed_since or now
+            if now - tracked.completed_since < 60:
+                return False
+            self.logger.warning(f"submitit: {slurm_id} COMPLETED without a result file")
+            return self._finish(info, slurm_id, None)
+        if (
+            state.state in _INFRASTRUCTURE
+            and tracked.infra_retries < self.settings.node_fail_retries
+        ):
+            return self._resubmit(info, tracked, verdict.message)
+        return self._finish(info, slurm_id, verdict.message + _log_tail(submission.log))
+
+    def _resubmit(self, info: SubmittedJobInfo, tracked: _Tracked, why: str) -> bool:
+        """A node failed under the job: submit it again, same Snakemake job, new SLURM id."""
+        old_id = tracked.submission.slurm_id
+        try:
+            record = self._sbatch_jobs([info.job])[0]
+        except Exception as error:
+            return self._finish(info, old_id, f"{why}; resubmission failed: {error}")
+        retry = tracked.infra_retries + 1
+        with self.track_lock:
+            self.tracked.pop(old_id, None)
+            self.tracked[record.slurm_id] = _Tracked(record, infra_retries=retry)
+        info.external_jobid = record.slurm_id  # Snakemake keeps waiting on the same job info
+        info.aux = {**(info.aux or {}), "log": record.log}
+        self.logger.warning(
+            f"submitit: {why}\nsubmitit: resubmitted as slurm job {record.slurm_id} "
+            f"(infrastructure retry {retry} of {self.settings.node_fail_retries})"
+        )
+        return False
+
+    def _finish(self, info: SubmittedJobInfo, slurm_id: str, error: str | None) -> bool:
+        with self.track_lock:
+            tracked = self.tracked.pop(slurm_id, None)
+        log = tracked.submission.log if tracked else info.aux.get("log")
+        if error is None:
+            self.report_job_success(info)
+        else:
+            self.report_job_error(info, msg=error, aux_logs=[log] if log else [])
+        return True
+
+    # ------------------------------------------------------------------------------ cancel
+
+    def cancel_jobs(self, active_jobs: list[SubmittedJobInfo]) -> None:
+        """Ctrl-C: cancel every job this run submitted or adopted that is not finished.
+
+        The status round may hold part of the active list, so cancel from our own record.
+        """
+        with self.track_lock:
+            ids = set(self.tracked) | {info.external_jobid for info in active_jobs}
+        ids.discard(None)
+        if not ids:
+            return
+        self.cancelled_by_us.update(ids)
+        try:
+            subprocess.run(["scancel", *sorted(ids)], check=False, timeout=60)
+            self.logger.info(
+                f"submitit: cancelled {len(ids)} SLURM job(s): {' '.join(sorted(ids))}"
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            self.logger.error(f"submitit: scancel failed ({error}); cancel by hand: {sorted(ids)}")
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+def _wildcards(job: JobExecutorInterface) -> dict[str, str]:
+    properties = job.properties()
+    if isinstance(properties, str):
+        properties = json.loads(properties)
+    return {k: str(v) for k, v in (properties.get("wildcards") or {}).items()}
+
+
+def _max_timeout_requeues(job: JobExecutorInterface) -> int:
+    """Rules that checkpoint declare `max_timeout_requeues` (how often a job may hit its
+    time limit, checkpoint and requeue itself); the rest cannot resume, so 0."""
+    try:
+        return max(0, int(job.resources.get("max_timeout_requeues", 0) or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _array_job_name(rule: str, wildcards: list[dict[str, str]]) -> str:
+    """`<rule>-<k=v,...>`; an array's tasks share one name: the wildcards they all share."""
+    from telepathy.accounting import job_name
+
+    common = dict(wildcards[0])
+    for other in wildcards[1:]:
+        common = {k: v for k, v in common.items() if other.get(k) == v}
+    return job_name(_safe(rule), common)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "_." else "_" for c in name)
+
+
+def _run_sacct(ids: list[str], since: float) -> dict[str, JobState]:
+    """One sacct query (chunked) for all ids; array tasks asked for by their parent id."""
+    wanted = sorted({i.split("_")[0] for i in ids})
+    start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(since - 3600))
+    states: dict[str, JobState] = {}
+    for begin in range(0, len(wanted), _QUERY_CHUNK):
+        chunk = wanted[begin : begin + _QUERY_CHUNK]
+        command = ["sacct", "-X", "--parsable2", "--noheader", "-S", start, "-j", ",".join(chunk),
+                   "--format=" + ",".join(SACCT_STATUS_FIELDS)]  # fmt: skip
+        proc = _run(command)
+        states.update(parse_sacct_status(proc))
+    return states
+
+
+def _run_squeue(ids: list[str]) -> dict[str, JobState]:
+    wanted = sorted({i.split("_")[0] for i in ids})
+    return parse_squeue_status(
+        _run(["squeue", "-h", "--states=all", "--jobs", ",".join(wanted), "-o", "%i|%T"])
+    )
+
+
+def _run(command: list[str]) -> str:
+    try:
+        proc = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise RuntimeError(f"{command[0]}: {error}") from None
+    if proc.returncode != 0:
+        raise RuntimeError(f"{command[0]} exit {proc.returncode}: {proc.stderr.strip()[-300:]}")
+    return proc.stdout
+
+
+def _read_result(folder: Path, slurm_id: str) -> tuple[str, Any] | None:
+    """submitit's result file: ("success", value) or ("error", traceback); None if absent."""
+    path = folder / f"{slurm_id}_0_result.pkl"
+    if not path.exists():
+        return None
+    from submitit.core.utils import pickle_load
+
+    try:
+        return pickle_load(path)
+    except Exception:  # being written right now (submitit renames into place, but NFS...)
+        return None
+
+
+def _result_error(traceback: str, slurm_id: str, rule: str, log: str) -> str:
+    text = str(traceback)
+    if "Job not requeued because" in text:
+        reason = text.split("Job not requeued because:")[-1].strip().splitlines()[0]
+        return (
+            f"TIMEOUT: slurm job {slurm_id} reached its time limit and was not requeued "
+            f"({reason}): raise `runtime` for rule {rule} in slurm/config.yaml "
+            f"(set-resources); log: {log}" + _log_tail(log)
+        )
+    last = [line for line in text.strip().splitlines() if line.strip()][-1:] or [text]
+    return f"FAILED: slurm job {slurm_id}: {last[0].strip()}; log: {log}" + _log_tail(log)
+
+
+def _log_tail(log: str, lines: int = 15) -> str:
+    try:
+        tail = Path(log).read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return ""
+    return "\n--- last lines of the job log ---\n" + "\n".join(tail)
+
+
+def _unknown_submission(slurm_id: str, info: SubmittedJobInfo) -> Submission:
+    return Submission("", slurm_id, info.job.name, {}, info.aux.get("log", ""), "", 0.0, "")
+
+
+class _clean_slurm_env:
+    """A driver running inside a SLURM allocation must not leak its allocation's settings
+    (e.g. SLURM_MEM_PER_CPU) into the jobs it submits (smk#2230); SLURM_CONF stays."""
+
+    def __enter__(self) -> None:
+        self.saved = {k: os.environ.pop(k) for k in _DRIVER_ENV_DROP if k in os.environ}
+
+    def __exit__(self, *exc: object) -> None:
+        os.environ.update(self.saved)

@@ -1,0 +1,65 @@
+"""The plugin's own record of what it submitted: one JSON line per job, appended on submit.
+
+Two uses. A restarted driver (the first one was killed) finds the SLURM job of a Snakemake
+job it is asked to run again and adopts it instead of submitting a duplicate. And the GPU
+accounting maps array tasks, which share one SLURM job name, back to their wildcards.
+Lines are appended with one write each (O_APPEND), so a killed driver leaves whole lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Submission:
+    key: str  # rule + wildcards + outputs: the same key means the same Snakemake job
+    slurm_id: str  # 123 or 123_4
+    rule: str
+    wildcards: dict[str, str]
+    log: str  # the job's log file (stdout and stderr)
+    folder: str  # submitit folder holding its pickles
+    submitted_at: float
+    run_id: str  # which driver run submitted it
+
+
+def job_key(rule: str, wildcards: dict[str, str], outputs: list[str]) -> str:
+    parts = [rule, *(f"{k}={v}" for k, v in sorted(wildcards.items())), *sorted(outputs)]
+    return "\x1f".join(parts)
+
+
+class SubmissionRegistry:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, submissions: list[Submission]) -> None:
+        if not submissions:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = "".join(json.dumps(asdict(s), sort_keys=True) + "\n" for s in submissions)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, data.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def read(self) -> list[Submission]:
+        if not self.path.exists():
+            return []
+        submissions = []
+        for line in self.path.read_text().splitlines():
+            try:
+                submissions.append(Submission(**json.loads(line)))
+            except (json.JSONDecodeError, TypeError):
+                continue  # a torn last line from a crash: that submission is not adoptable
+        return submissions
+
+    def latest_by_key(self) -> dict[str, Submission]:
+        latest: dict[str, Submission] = {}
+        for submission in self.read():
+            latest[submission.key] = submission  # later lines are newer
+        return latest

@@ -1,0 +1,123 @@
+"""SLURM job states: parse one sacct/squeue answer for many jobs, classify each state.
+
+Pure functions. The rule that matters most: nothing unknown, missing or lagging is ever
+success. Success needs COMPLETED with exit 0:0 (or submitit's own result file saying so).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+# sacct -X --parsable2 --noheader --format=<these>; JobID is the key (123 or 123_4).
+SACCT_STATUS_FIELDS = ("JobID", "JobIDRaw", "State", "ExitCode", "ElapsedRaw", "NodeList", "Reason")
+
+
+class Outcome(Enum):
+    RUNNING = "running"  # keep waiting
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    state: str
+    message: str = ""
+    retriable: bool = False
+
+
+@dataclass(frozen=True)
+class JobState:
+    job_id: str  # 123 or 123_4
+    state: str  # first word only: "CANCELLED by 0" -> CANCELLED
+    exit_code: str = ""  # code:signal
+    node: str = ""
+    reason: str = ""
+
+
+_WAITING = {
+    "PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "RESIZING",
+    "SIGNALING", "STAGE_OUT", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "SPECIAL_EXIT",
+    "PREEMPTED",
+}  # fmt: skip
+_ARRAY = re.compile(r"^(?P<parent>\d+)_\[(?P<ranges>[^\]]+)\]$")
+
+
+def expand_job_id(job_id: str) -> list[str]:
+    """`123_[0-2,5%4]` (pending array tasks, compressed) -> 123_0 123_1 123_2 123_5."""
+    match = _ARRAY.match(job_id)
+    if not match:
+        return [job_id]
+    ranges = match["ranges"].split("%")[0]
+    ids = []
+    for part in ranges.split(","):
+        first, _, last = part.partition("-")
+        ids.extend(f"{match['parent']}_{i}" for i in range(int(first), int(last or first) + 1))
+    return ids
+
+
+def parse_sacct_status(text: str) -> dict[str, JobState]:
+    """sacct rows -> {job id: state}; with --duplicates the newest (last) row of an id wins."""
+    states: dict[str, JobState] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        fields = line.split("|")
+        if len(fields) != len(SACCT_STATUS_FIELDS):
+            continue  # a warning line mixed into the output; never guess from it
+        row = dict(zip(SACCT_STATUS_FIELDS, fields, strict=True))
+        words = row["State"].split()
+        state = words[0] if words else "UNKNOWN"
+        for job_id in expand_job_id(row["JobID"]):
+            states[job_id] = JobState(
+                job_id, state, row["ExitCode"], row["NodeList"], row["Reason"]
+            )
+    return states
+
+
+def parse_squeue_status(text: str) -> dict[str, JobState]:
+    """`squeue -h --states=all -o %i|%T` rows -> {job id: state} (only jobs slurmctld knows)."""
+    states: dict[str, JobState] = {}
+    for line in text.splitlines():
+        job_id, sep, state = line.strip().partition("|")
+        if sep and state:
+            for one in expand_job_id(job_id):
+                states[one] = JobState(one, state.split()[0])
+    return states
+
+
+def classify(job: JobState, rule: str, log_path: str, we_cancelled: bool = False) -> Verdict:
+    """What a state means for the Snakemake job, with what to do about it."""
+    state, code = job.state, job.exit_code
+    where = f"slurm job {job.job_id} state {state}" + (f" exit {code}" if code else "")
+    see_log = f"; log: {log_path}"
+    if state in _WAITING:
+        return Verdict(Outcome.RUNNING, state)
+    if state == "COMPLETED" and code in ("0:0", ""):
+        return Verdict(Outcome.SUCCESS, state)
+    hints = {
+        "COMPLETED": "the job step ended with a non-zero exit code",
+        "FAILED": "the command failed; the log's tail says why",
+        "TIMEOUT": (
+            f"hit its time limit (and checkpoint requeues, if any, were used up): raise "
+            f"`runtime` for rule {rule} in slurm/config.yaml (set-resources)"
+        ),
+        "OUT_OF_MEMORY": (
+            f"over its memory limit: raise `mem_mb` for rule {rule} in slurm/config.yaml "
+            f"(set-resources); a retry asks for attempt x mem_mb when the rule scales it"
+        ),
+        "CANCELLED": (
+            "cancelled by this workflow (interrupted)"
+            if we_cancelled
+            else "cancelled by a user or an admin (scancel); rerun the workflow to resubmit it"
+        ),
+        "NODE_FAIL": "the node failed (infrastructure, not your code); retried if retries allow",
+        "BOOT_FAIL": "the node failed to boot (infrastructure); retried if retries allow",
+        "DEADLINE": "its deadline passed before it could run",
+        "REVOKED": "revoked by a federated cluster",
+    }
+    hint = hints.get(state, f"state {state!r} is not a known successful state")
+    retriable = state in {"NODE_FAIL", "BOOT_FAIL", "OUT_OF_MEMORY", "TIMEOUT", "PREEMPTED"}
+    return Verdict(Outcome.FAILED, state, f"{state}: {where}: {hint}{see_log}", retriable)

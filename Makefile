@@ -11,11 +11,14 @@ STAMP := $(VENV)/.telepathy-installed
 
 install: $(STAMP)
 
+# Editable install in compat mode (a plain path in a .pth file): Snakemake discovers executor
+# plugins by listing packages on sys.path, and would not see snakemake_executor_plugin_submitit
+# behind setuptools' default import-hook editable install.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev]" --config-settings editable_mode=compat
 	touch $@
 
 # Converts the small pair's GGUF files into a safetensors cache once ($TELEPATHY_CACHE,

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -43,10 +44,19 @@ class SnakemakeJobCommand:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_process"] = None  # a live process handle is neither picklable nor meaningful
+        state.pop("_terminated", None)
         return state
 
     def __call__(self) -> dict[str, Any]:
         started = time.time()
+        # SIGTERM means SLURM is ending this run: scancel, `scontrol requeue`, a time limit or
+        # preemption without a user signal. The command gets it too (and training writes its
+        # checkpoint); this process must then write no result, or the driver would read a
+        # failure for a job that SLURM is about to requeue. So: note it, outlive the command,
+        # and wait for SLURM's SIGKILL. (This replaces submitit's handler, which only logs.)
+        self._terminated = False
+        if threading.current_thread() is threading.main_thread():  # as under submitit
+            signal.signal(signal.SIGTERM, self._on_sigterm)
         restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
         print(f"[submitit-plugin] running (SLURM restart {restarts}): {self.command}", flush=True)
         self._process = subprocess.Popen(
@@ -63,12 +73,18 @@ class SnakemakeJobCommand:
         # checkpoint() runs as a signal handler in this same thread and must reap the process.
         while (returncode := self._process.poll()) is None:
             time.sleep(0.5)
+        if self._terminated:
+            _await_sigkill()
         if returncode != 0:
             raise JobCommandFailed(
                 f"Snakemake job command exited with code {returncode} after "
                 f"{time.time() - started:.0f} s (SLURM restart {restarts})"
             )
         return {"returncode": 0, "elapsed_s": time.time() - started, "slurm_restarts": restarts}
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        self._terminated = True
+        print("[submitit-plugin] SIGTERM: SLURM is ending this run; writing no result", flush=True)
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         """Called by submitit on USR2: stop the command (after it checkpoints), requeue a copy."""
@@ -100,6 +116,15 @@ class SnakemakeJobCommand:
                 return
             except subprocess.TimeoutExpired:
                 continue
+
+
+def _await_sigkill(limit_s: float = 600.0) -> None:
+    """Sleep until SLURM kills us (KillWait after SIGTERM); a stray SIGTERM from someone
+    else ends in an error after limit_s rather than a hang."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+    raise JobCommandFailed(f"got SIGTERM but no SIGKILL followed within {limit_s:.0f} s")
 
 
 def _ignore_usr2() -> None:

@@ -466,7 +466,8 @@ def _run_sacct(ids: list[str], since: float) -> dict[str, JobState]:
     states: dict[str, JobState] = {}
     for begin in range(0, len(wanted), _QUERY_CHUNK):
         chunk = wanted[begin : begin + _QUERY_CHUNK]
-        command = ["sacct", "-X", "--parsable2", "--noheader", "-S", start, "-j", ",".join(chunk),
+        # no -X: the steps' rows tell an OOM-killed step (see parse_sacct_status)
+        command = ["sacct", "--parsable2", "--noheader", "-S", start, "-j", ",".join(chunk),
                    "--format=" + ",".join(SACCT_STATUS_FIELDS)]  # fmt: skip
         proc = _run(command)
         states.update(parse_sacct_status(proc))

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-# sacct -X --parsable2 --noheader --format=<these>; JobID is the key (123 or 123_4).
+# sacct --parsable2 --noheader --format=<these>; JobID is the key (123, 123_4; 123.0 a step).
 SACCT_STATUS_FIELDS = ("JobID", "JobIDRaw", "State", "ExitCode", "ElapsedRaw", "NodeList", "Reason")
 
 
@@ -59,8 +59,15 @@ def expand_job_id(job_id: str) -> list[str]:
 
 
 def parse_sacct_status(text: str) -> dict[str, JobState]:
-    """sacct rows -> {job id: state}; with --duplicates the newest (last) row of an id wins."""
+    """sacct rows (allocations and their steps) -> {job id: state}.
+
+    The allocation row (123, 123_4) gives the state, except that a step killed for memory
+    makes it OUT_OF_MEMORY: submitit runs the command as an srun step, and when that step is
+    OOM-killed SLURM marks only the step OUT_OF_MEMORY while the job reads FAILED 1:0.
+    With --duplicates, the newest (last) row of an id wins.
+    """
     states: dict[str, JobState] = {}
+    oom_steps: set[str] = set()
     for line in text.splitlines():
         if not line.strip():
             continue
@@ -70,10 +77,17 @@ def parse_sacct_status(text: str) -> dict[str, JobState]:
         row = dict(zip(SACCT_STATUS_FIELDS, fields, strict=True))
         words = row["State"].split()
         state = words[0] if words else "UNKNOWN"
-        for job_id in expand_job_id(row["JobID"]):
-            states[job_id] = JobState(
-                job_id, state, row["ExitCode"], row["NodeList"], row["Reason"]
-            )
+        job_id, _, step = row["JobID"].partition(".")
+        if step:
+            if state == "OUT_OF_MEMORY":
+                oom_steps.add(job_id)
+            continue
+        for one in expand_job_id(job_id):
+            states[one] = JobState(one, state, row["ExitCode"], row["NodeList"], row["Reason"])
+    for job_id in oom_steps:
+        job = states.get(job_id)
+        if job is not None and job.state in ("FAILED", "COMPLETED"):
+            states[job_id] = JobState(job_id, "OUT_OF_MEMORY", job.exit_code, job.node, job.reason)
     return states
 
 

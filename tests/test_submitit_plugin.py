@@ -158,6 +158,19 @@ def test_sacct_rows_key_on_jobid_expand_compressed_arrays_and_take_the_first_sta
     assert states["104"].state == "CANCELLED" and states["102"].exit_code == "1:0"
 
 
+def test_an_oom_killed_srun_step_makes_the_job_out_of_memory():
+    """Observed on the test cluster: the job reads FAILED 1:0, only its step OUT_OF_MEMORY."""
+    text = (
+        "46|46|FAILED|1:0|2|n|None\n46.batch|46.batch|FAILED|1:0|2|n|\n"
+        "46.0|46.0|OUT_OF_MEMORY|0:125|0|n|\n"
+        "47_1|48|FAILED|1:0|2|n|None\n47_1.0|48.0|OUT_OF_MEMORY|0:125|0|n|\n"
+        "49|49|FAILED|1:0|2|n|None\n49.0|49.0|FAILED|1:0|0|n|\n"
+    )
+    states = parse_sacct_status(text)
+    assert states["46"].state == "OUT_OF_MEMORY" and states["47_1"].state == "OUT_OF_MEMORY"
+    assert states["49"].state == "FAILED" and set(states) == {"46", "47_1", "49"}
+
+
 def test_with_duplicates_the_newest_segment_of_a_requeued_job_wins():
     text = "7|7|REQUEUED|0:0|60|n|None\n7|7|RUNNING|0:0|3|n|None\n"
     assert parse_sacct_status(text)["7"].state == "RUNNING"
@@ -316,6 +329,69 @@ def test_non_checkpointable_commands_are_stopped_with_sigterm_at_once(tmp_path):
     assert time.monotonic() - started < 10
     assert command._process.returncode == -signal.SIGTERM
     thread.join(timeout=10)
+
+
+TERM_CHILD = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from pathlib import Path
+    signal.signal(signal.SIGTERM, lambda s, f: sys.exit(75))  # like `telepathy train`
+    Path(sys.argv[1]).write_text(str(os.getpid()))
+    time.sleep(60)
+    """
+)
+RUN_CALLABLE = textwrap.dedent(
+    """
+    import sys
+    from snakemake_executor_plugin_submitit.callable import SnakemakeJobCommand
+    SnakemakeJobCommand(sys.argv[1], {}, sys.argv[2], 0)()
+    print("RESULT WRITTEN")
+    """
+)
+
+
+def test_after_sigterm_no_result_is_written_until_slurm_kills_the_process(tmp_path):
+    """scancel / scontrol requeue: the command stops, and the callable neither returns nor
+    raises (either would leave a result file the driver reads as the job's end)."""
+    (tmp_path / "child.py").write_text(TERM_CHILD)
+    marker = tmp_path / "marker"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUN_CALLABLE, f"{sys.executable} child.py {marker}", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while not (marker.exists() and marker.read_text()):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    child = int(marker.read_text())
+    for group in (proc.pid, os.getpgid(child)):  # SLURM signals every process of the step
+        os.killpg(group, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while _alive(child):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(2)
+    assert proc.poll() is None  # the child has exited 75, yet no result and no error
+    proc.kill()
+    out, _ = proc.communicate(timeout=10)
+    assert "RESULT WRITTEN" not in out and "SIGTERM" in out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "Z" not in _proc_state(pid)
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0]
+    except (OSError, IndexError):
+        return ""
 
 
 # ---------------------------------------------------------------------------- import cost

@@ -26,6 +26,8 @@ rule train_bridge:
         runtime=get_train_runtime,
         gpu=1,
         gpu_model="h100",
+        # on SLURM: times it may hit its limit, checkpoint and requeue itself (same job id)
+        max_timeout_requeues=10,
     shell:
         "python -m telepathy train --protocol {wildcards.protocol} --pair {wildcards.pair}"
         " --dataset {wildcards.dataset} --seed {wildcards.seed} --soft-tokens {wildcards.k}"

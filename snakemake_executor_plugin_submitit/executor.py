@@ -56,7 +56,7 @@ class _Tracked:
     submission: Submission
     missing_since: float | None = None
     waiting_since: float | None = None  # PREEMPTED / held: waiting for a requeue
-    completed_since: float | None = None  # COMPLETED in sacct, result file not yet visible
+    completed_since: float | None = None  # one source says it ended, waiting for the other
     infra_retries: int = 0  # resubmissions after NODE_FAIL / BOOT_FAIL
 
 
@@ -330,6 +330,16 @@ class Executor(RemoteExecutor):
             status, value = result
             if status == "success":
                 return self._finish(info, slurm_id, None)
+            # The command failed. If SLURM killed it for memory (cgroup OOM kills the child,
+            # not submitit's process), say so: wait for sacct to show the step's end.
+            state = (states or {}).get(slurm_id)
+            if state is not None and state.state == "OUT_OF_MEMORY":
+                verdict = classify(state, rule, submission.log)
+                return self._finish(info, slurm_id, verdict.message + _log_tail(submission.log))
+            tracked.completed_since = tracked.completed_since or now
+            settled = state is not None and state.state not in ("RUNNING", "COMPLETING")
+            if not settled and now - tracked.completed_since < 60:
+                return False
             return self._finish(
                 info, slurm_id, _result_error(value, slurm_id, rule, submission.log)
             )

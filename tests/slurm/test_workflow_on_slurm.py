@@ -1,0 +1,249 @@
+"""The workflow on the real SLURM test cluster through `snakemake --profile slurm`.
+
+Each test runs the tiny pair on the TREC fixture in its own directory, with the profile users
+type and the test cluster's `gpu` partition, and checks what SLURM itself recorded (sacct).
+Fault tests: time limit, `scontrol requeue`, `scancel`, a killed driver, memory, node failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from slurmtools import REPO, SlurmCluster, run, wait_until
+
+pytestmark = pytest.mark.slurm
+
+TINY = REPO / "tests" / "workflow" / "config.yaml"
+RUN_DIR = "results/corrected/train/tiny/trec/k4/l2/seed{seed}"
+CHECKPOINT = "results/corrected/checkpoints/tiny/trec/k4/l2/seed{seed}/state.pt"
+# The test cluster's node has 8 CPUs and ~22 GB: ask for what a tiny job needs.
+THREADS = ["train_bridge=1", "evaluate_bridge=1", "prepare_models=1", "prepare_dataset=1"]
+MEMORY = ["train_bridge:mem_mb=3000", "evaluate_bridge:mem_mb=3000", "prepare_models:mem_mb=2000",
+          "prepare_dataset:mem_mb=2000"]  # fmt: skip
+
+
+def write_config(workdir: Path, *, steps: int, seeds: list[int]) -> Path:
+    config = yaml.safe_load(TINY.read_text())
+    for files in config["local_data"].values():
+        for key in ("train", "eval"):
+            files[key] = str(REPO / files[key])
+    grid = config["grids"]["corrected"]
+    grid["seeds"] = seeds
+    grid["runs"][0]["steps"] = steps
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def snakemake_command(workdir: Path, resources: tuple[str, ...] = ()) -> list[str]:
+    """The profile users type, plus per-rule resources (later ones override MEMORY's)."""
+    return [
+        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "all_paper_tables",
+        "--profile", str(REPO / "slurm"), "--configfile", str(workdir / "config.yaml"),
+        "--set-threads", *THREADS, "--set-resources", *MEMORY, *resources,
+        "--submitit-poll-interval", "3",
+    ]  # fmt: skip
+
+
+def environment() -> dict[str, str]:
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "SNAKEMAKE_SUBMITIT_GPU_PARTITION": "gpu",  # the site value, as users set it
+    }
+
+
+def snakemake(
+    workdir: Path, resources: tuple[str, ...] = (), timeout: int = 600
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        snakemake_command(workdir, resources), cwd=workdir, env=environment(), check=False,
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def start_snakemake(workdir: Path) -> subprocess.Popen:
+    log = (workdir / "driver.log").open("a")
+    return subprocess.Popen(
+        snakemake_command(workdir), cwd=workdir, env=environment(), stdout=log,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def submissions(workdir: Path) -> list[dict]:
+    path = workdir / ".snakemake" / "submitit" / "submissions.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def submitted(workdir: Path, rule: str) -> list[dict]:
+    return [s for s in submissions(workdir) if s["rule"] == rule]
+
+
+def training_steps_logged(workdir: Path, seed: int) -> int:
+    """Steps in the metrics log that grows beside the checkpoint while training runs."""
+    log = workdir / (CHECKPOINT.format(seed=seed) + ".metrics.jsonl")
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def train_result(workdir: Path, seed: int) -> tuple[dict, list[int]]:
+    run_dir = workdir / RUN_DIR.format(seed=seed)
+    result = json.loads((run_dir / "train.json").read_text())
+    steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().split()]
+    return result, steps
+
+
+def segments(cluster: SlurmCluster, job_id: str) -> list[str]:
+    """The states of every allocation segment of a job (a requeued job has several)."""
+    return [row["State"].split()[0] for row in cluster.sacct([job_id], duplicates=True)]
+
+
+def running(cluster: SlurmCluster, job_id: str) -> bool:
+    return cluster.squeue_states([job_id]).get(job_id) == "RUNNING"
+
+
+def assert_finished_after_one_restart(workdir: Path, cluster: SlurmCluster, steps: int) -> None:
+    """One SLURM job for the run, requeued at least once, resumed rather than restarted."""
+    (train,) = submitted(workdir, "train_bridge")  # never resubmitted as a new job
+    states = segments(cluster, train["slurm_id"])
+    assert states[-1] == "COMPLETED" and "REQUEUED" in states[:-1], states
+    result, logged = train_result(workdir, 42)
+    assert result["metrics"]["restarts"] >= 1
+    assert result["metrics"]["steps_completed"] == steps
+    assert logged == list(range(1, steps + 1))  # every step once: continued, not restarted
+    assert "SLURM restart 1" in Path(train["log"]).read_text()  # submitit's log, appended
+
+
+# ---------------------------------------------------------------------------------- tests
+
+
+def test_profile_runs_the_tiny_workflow_end_to_end_with_gpu_gres_and_readable_names(
+    slurm_cluster, tmp_path
+):
+    write_config(tmp_path, steps=3, seeds=[42, 123])
+    proc = snakemake(tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert (tmp_path / "results/corrected/runs.csv").exists()
+    jobs = {s["slurm_id"]: s for s in submissions(tmp_path)}
+    rows = {row["JobID"]: row for row in slurm_cluster.sacct(list(jobs))}
+    assert set(rows) == set(jobs)
+    for job_id, job in jobs.items():
+        row = rows[job_id]
+        assert row["State"] == "COMPLETED", row
+        assert row["JobName"].startswith(job["rule"] + "-"), row  # <rule>-<wildcards>
+        gpu_rule = job["rule"] in ("train_bridge", "evaluate_bridge")
+        assert ("gres/gpu:h100=1" in row["AllocTRES"]) == gpu_rule, row
+    names = {rows[i]["JobName"] for i, s in jobs.items() if s["rule"] == "evaluate_bridge"}
+    assert names == {
+        f"evaluate_bridge-protocol=corrected,pair=tiny,dataset=trec,k=4,layer=2,seed={seed}"
+        for seed in (42, 123)
+    }
+    # the two training runs were ready together: one array, one sbatch
+    trains = submitted(tmp_path, "train_bridge")
+    assert len(trains) == 2 and len({t["slurm_id"].split("_")[0] for t in trains}) == 1
+    # GPU-hours used, from sacct, per rule
+    usage = subprocess.run(
+        [sys.executable, "-m", "telepathy", "gpu-usage", "--job-ids", *jobs],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert usage.returncode == 0, usage.stderr
+    assert "train_bridge" in usage.stdout and "evaluate_bridge" in usage.stdout
+
+
+def test_time_limit_signals_checkpoints_requeues_and_resumes(slurm_cluster, tmp_path):
+    """(a) A 2-minute limit, USR2 60 s before it: the run checkpoints, requeues itself under
+    the same job id, resumes where it stopped, and Snakemake sees one job that succeeds."""
+    steps = 700  # ~0.15 s/step: longer than one 2-minute segment can hold after the signal
+    write_config(tmp_path, steps=steps, seeds=[42])
+    limits = ("train_bridge:runtime=2", "train_bridge:slurm_signal_delay_s=60")
+    proc = snakemake(tmp_path, limits, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert_finished_after_one_restart(tmp_path, slurm_cluster, steps)
+
+
+def test_scontrol_requeue_of_a_running_training_job_resumes_it(slurm_cluster, tmp_path):
+    """(b) What preemption does: SIGTERM, back to the queue, the same job id runs again."""
+    steps = 400
+    write_config(tmp_path, steps=steps, seeds=[42])
+    driver = start_snakemake(tmp_path)
+    try:
+        train = wait_until(lambda: submitted(tmp_path, "train_bridge"), 180, "train submission")
+        wait_until(lambda: training_steps_logged(tmp_path, 42) >= 20, 240, "20 training steps")
+        run("scontrol", "requeue", train[0]["slurm_id"])
+        assert driver.wait(timeout=600) == 0, (tmp_path / "driver.log").read_text()[-4000:]
+    finally:
+        driver.kill()
+    assert_finished_after_one_restart(tmp_path, slurm_cluster, steps)
+
+
+def test_scancel_is_reported_cancelled_with_the_log_and_a_rerun_completes(slurm_cluster, tmp_path):
+    """(c) scancel: CANCELLED, the log path in the message; the rerun resumes and finishes."""
+    steps = 300
+    write_config(tmp_path, steps=steps, seeds=[42])
+    driver = start_snakemake(tmp_path)
+    try:
+        train = wait_until(lambda: submitted(tmp_path, "train_bridge"), 180, "train submission")
+        wait_until(lambda: training_steps_logged(tmp_path, 42) >= 10, 240, "10 training steps")
+        run("scancel", train[0]["slurm_id"])
+        assert driver.wait(timeout=300) != 0
+    finally:
+        driver.kill()
+    output = (tmp_path / "driver.log").read_text()
+    assert f"CANCELLED: slurm job {train[0]['slurm_id']}" in output
+    assert "cancelled by a user or an admin" in output and train[0]["log"] in output
+    assert not (tmp_path / RUN_DIR.format(seed=42) / "train.json").exists()
+
+    rerun = snakemake(tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-4000:]
+    result, logged = train_result(tmp_path, 42)
+    assert result["metrics"]["restarts"] == 1  # resumed from the checkpoint written on SIGTERM
+    assert logged == list(range(1, steps + 1))
+
+
+def test_a_killed_driver_loses_nothing_and_adopts_running_jobs(slurm_cluster, tmp_path):
+    """(d) SIGKILL the snakemake process while training runs; start it again: finished jobs
+    are not resubmitted, running ones are adopted, every result arrives."""
+    write_config(tmp_path, steps=250, seeds=[42, 123])
+    driver = start_snakemake(tmp_path)
+    try:
+        trains = wait_until(
+            lambda: len(submitted(tmp_path, "train_bridge")) == 2,
+            240, "both training jobs submitted",
+        ) and submitted(tmp_path, "train_bridge")  # fmt: skip
+        wait_until(lambda: all(running(slurm_cluster, t["slurm_id"]) for t in trains), 120,
+                   "both training jobs running")  # fmt: skip
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=30)
+    before = submissions(tmp_path)
+
+    proc = snakemake(tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for train in trains:
+        assert f"adopting slurm job {train['slurm_id']}" in proc.stderr
+    after = submissions(tmp_path)
+    resubmitted = [s["rule"] for s in after[len(before) :]]
+    assert sorted(resubmitted) == ["evaluate_bridge", "evaluate_bridge"], resubmitted
+    for seed in (42, 123):
+        result, logged = train_result(tmp_path, seed)
+        assert result["metrics"]["restarts"] == 0 and logged == list(range(1, 251))
+        assert (
+            tmp_path / RUN_DIR.format(seed=seed).replace("train", "eval") / "eval.json"
+        ).exists()
+    assert (tmp_path / "results/corrected/runs.csv").exists()
+
+
+def test_a_job_over_its_memory_limit_is_reported_out_of_memory(slurm_cluster, tmp_path):
+    """(e) 200 MB for a job that loads torch and two models."""
+    write_config(tmp_path, steps=3, seeds=[42])
+    proc = snakemake(tmp_path, ("train_bridge:mem_mb=200",))
+    assert proc.returncode != 0
+    (train,) = submitted(tmp_path, "train_bridge")
+    assert f"OUT_OF_MEMORY: slurm job {train['slurm_id']}" in proc.stderr
+    assert "raise `mem_mb` for rule train_bridge" in proc.stderr

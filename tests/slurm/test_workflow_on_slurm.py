@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from slurmtools import REPO, SlurmCluster, run, wait_until
+from slurmtools import CLUSTER_SH, REPO, SlurmCluster, run, wait_until
 
 pytestmark = pytest.mark.slurm
 
@@ -29,8 +30,9 @@ MEMORY = ["train_bridge:mem_mb=3000", "evaluate_bridge:mem_mb=3000", "prepare_mo
           "prepare_dataset:mem_mb=2000"]  # fmt: skip
 
 
-def write_config(workdir: Path, *, steps: int, seeds: list[int]) -> Path:
+def write_config(workdir: Path, *, steps: int, seeds: list[int], **settings) -> Path:
     config = yaml.safe_load(TINY.read_text())
+    config["settings"].update(settings)
     for files in config["local_data"].values():
         for key in ("train", "eval"):
             files[key] = str(REPO / files[key])
@@ -95,7 +97,9 @@ def training_steps_logged(workdir: Path, seed: int) -> int:
 def train_result(workdir: Path, seed: int) -> tuple[dict, list[int]]:
     run_dir = workdir / RUN_DIR.format(seed=seed)
     result = json.loads((run_dir / "train.json").read_text())
-    steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().split()]
+    steps = [
+        json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+    ]
     return result, steps
 
 
@@ -247,3 +251,70 @@ def test_a_job_over_its_memory_limit_is_reported_out_of_memory(slurm_cluster, tm
     (train,) = submitted(tmp_path, "train_bridge")
     assert f"OUT_OF_MEMORY: slurm job {train['slurm_id']}" in proc.stderr
     assert "raise `mem_mb` for rule train_bridge" in proc.stderr
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def kill_node(cluster: SlurmCluster) -> None:
+    """What a node loss does to our jobs: slurmd and every job process die at once (killing
+    slurmd alone leaves slurmstepd and the job running on, which a dead node would not)."""
+    os.kill(int(Path(cluster.config()["SlurmdPidFile"]).read_text()), signal.SIGKILL)
+    stepds = [int(p) for p in run("pgrep", "-x", "slurmstepd").split()]
+    doomed, frontier = set(stepds), list(stepds)
+    while frontier:
+        kids = _children(frontier.pop())
+        doomed.update(kids)
+        frontier.extend(kids)
+    for pid in doomed:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_a_node_failure_is_retried_by_the_plugin_and_training_resumes(slurm_cluster, tmp_path):
+    """(f) The node dies under a training job that does not requeue itself: sacct says
+    NODE_FAIL, the plugin submits the job again, and the new job resumes from the checkpoint."""
+    if os.geteuid() != 0 or not slurm_cluster.is_managed:
+        pytest.skip("kills and restarts slurmd: needs root and cluster.sh's own cluster")
+    steps = 300
+    write_config(tmp_path, steps=steps, seeds=[42], checkpoint_every=25)
+    driver = subprocess.Popen(
+        snakemake_command(tmp_path, ("train_bridge:max_timeout_requeues=0",)),
+        cwd=tmp_path, env=environment(), stdout=(tmp_path / "driver.log").open("w"),
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    log = tmp_path / "driver.log"
+    try:
+        first = wait_until(lambda: submitted(tmp_path, "train_bridge"), 180, "train submission")
+        wait_until(lambda: training_steps_logged(tmp_path, 42) >= 60, 240, "60 training steps")
+        kill_node(slurm_cluster)
+        wait_until(lambda: "infrastructure retry 1 of 2" in log.read_text(), 180,
+                   "the plugin to resubmit after NODE_FAIL")  # fmt: skip
+    finally:
+        subprocess.run(["bash", str(CLUSTER_SH), "up"], check=True, timeout=300)  # node back
+    try:
+        assert driver.wait(timeout=600) == 0, log.read_text()[-4000:]
+    finally:
+        driver.kill()
+    old_id = first[0]["slurm_id"]
+    assert f"NODE_FAIL: slurm job {old_id}" in log.read_text()
+    trains = submitted(tmp_path, "train_bridge")
+    assert len(trains) == 2 and trains[1]["slurm_id"] != old_id
+    assert segments(slurm_cluster, old_id) == ["NODE_FAIL"]
+    result, logged = train_result(tmp_path, 42)
+    assert result["metrics"]["restarts"] == 1
+    assert logged == list(range(1, steps + 1))
+    train_log = (tmp_path / "logs/train_bridge/corrected/tiny/trec/k4_l2_seed42.log").read_text()
+    resumed_at = int(re.search(r"resumed from \S+ at step (\d+)", train_log)[1])
+    assert resumed_at >= 50 and resumed_at % 25 == 0  # the last periodic checkpoint

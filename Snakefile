@@ -13,12 +13,15 @@ include: "workflow/rules/prepare.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/merge.smk"
+include: "workflow/rules/accounting.smk"
 
 
 localrules:
     all,
     all_paper_tables,
     merge_runs,
+    report_gpu_usage,
+    gpu_usage,
 
 
 # Every table and figure of the paper; grows as tables arrive (for now: the merged run table).
@@ -26,6 +29,12 @@ rule all_paper_tables:
     input:
         runs=f"results/{PROTOCOL}/runs.csv",
         results=all_results(),
+
+
+# On SLURM, after a run: GPU-hours used per rule and dataset, beside requested and planned.
+rule gpu_usage:
+    input:
+        f"results/{PROTOCOL}/gpu_usage.json",
 
 
 rule all:

@@ -164,6 +164,10 @@ class Executor(RemoteExecutor):
                 folder=str(folder),
                 submitted_at=time.time(),
                 run_id=self.run_id,
+                time_min=params["time"],
+                gpus=int(first.resources.get("gpu", 0) or 0),
+                gpu_model=first.resources.get("gpu_model") or None,
+                partition=params.get("partition"),
             )
             for job, slurm_job, wc in zip(jobs, submitted, wildcards, strict=True)
         ]

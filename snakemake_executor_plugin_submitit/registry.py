@@ -24,6 +24,11 @@ class Submission:
     folder: str  # submitit folder holding its pickles
     submitted_at: float
     run_id: str  # which driver run submitted it
+    # what was asked of SLURM, for planned-vs-used accounting (`telepathy gpu-usage`)
+    time_min: int = 0
+    gpus: int = 0
+    gpu_model: str | None = None
+    partition: str | None = None
 
 
 def job_key(rule: str, wildcards: dict[str, str], outputs: list[str]) -> str:

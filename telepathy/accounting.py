@@ -104,11 +104,43 @@ def parse_sacct(text: str) -> list[Segment]:
     return segments
 
 
-def summarise_usage(segments: list[Segment]) -> dict[str, Any]:
-    """Per job (all its segments), per rule and per dataset: elapsed, GPU-hours, restarts."""
+def read_submissions(path) -> dict[str, dict[str, Any]]:
+    """The executor plugin's record (.snakemake/submitit/submissions.jsonl) by SLURM job id.
+
+    It names each array task's rule and wildcards (tasks of one array share a job name) and
+    what each job asked for (time limit, GPUs). A line torn by a killed driver is skipped.
+    """
+    import json
+    from pathlib import Path
+
+    records = {}
+    for line in Path(path).read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        records[record["slurm_id"]] = record
+    return records
+
+
+def summarise_usage(
+    segments: list[Segment],
+    submissions: dict[str, dict[str, Any]] | None = None,
+    plan: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Per job (all its segments), per rule and per dataset: elapsed, GPU-hours, restarts.
+
+    With the plugin's submissions, each job also carries what it asked for (time limit x
+    GPUs, once per segment: a requeued job asks again); with a `telepathy plan` JSON, each
+    rule carries the GPU-hours planned before the run.
+    """
+    submissions = submissions or {}
     jobs: dict[str, dict[str, Any]] = {}
     for seg in segments:
         rule, wildcards = parse_job_name(seg.name)
+        submitted = submissions.get(seg.array_job_id)
+        if submitted is not None:  # exact, also for array tasks
+            rule, wildcards = submitted["rule"], submitted["wildcards"]
         job = jobs.setdefault(
             seg.job_id,
             {
@@ -129,6 +161,10 @@ def summarise_usage(segments: list[Segment]) -> dict[str, Any]:
         job["segments"] += 1
         job["elapsed_s"] += seg.elapsed_s
         job["gpu_hours"] += seg.elapsed_s * seg.gpus / 3600
+        if submitted is not None:
+            job["requested_gpu_hours"] = job.get("requested_gpu_hours", 0.0) + (
+                submitted.get("time_min", 0) / 60 * submitted.get("gpus", 0)
+            )
         job["states"].append(seg.state)
         job["gpu_model"] = job["gpu_model"] or seg.gpu_model
     for job in jobs.values():
@@ -153,35 +189,58 @@ def summarise_usage(segments: list[Segment]) -> dict[str, Any]:
             row["restarts"] += job["restarts"]
             row["elapsed_hours"] += job["elapsed_s"] / 3600
             row["gpu_hours"] += job["gpu_hours"]
+            if "requested_gpu_hours" in job:
+                row["requested_gpu_hours"] = (
+                    row.get("requested_gpu_hours", 0.0) + job["requested_gpu_hours"]
+                )
         return [{key: name, **row} for name, row in sorted(totals.items())]
 
+    by_rule = group("rule")
+    if plan is not None:
+        planned = {row["rule"]: row["gpu_hours"] for row in plan["rules"]}
+        for row in by_rule:
+            row["planned_gpu_hours"] = planned.get(row["rule"], 0.0)
     return {
         "jobs": list(jobs.values()),
-        "by_rule": group("rule"),
+        "by_rule": by_rule,
         "by_dataset": group("dataset"),
         "gpu_hours": sum(job["gpu_hours"] for job in jobs.values()),
+        "planned_gpu_hours": plan["gpu_hours"] if plan is not None else None,
     }
 
 
 def format_usage(usage: dict[str, Any]) -> str:
-    """GPU-hours used per rule and per dataset, as fixed-width text."""
+    """GPU-hours used per rule and per dataset (beside planned and requested), as text."""
     lines = []
     for key, rows in (("rule", usage["by_rule"]), ("dataset", usage["by_dataset"])):
-        lines.append(f"{key:<22}{'jobs':>6}{'segments':>10}{'restarts':>10}{'GPU-h used':>12}")
+        extra = [c for c in ("planned_gpu_hours", "requested_gpu_hours") if rows and c in rows[0]]
+        heads = {"planned_gpu_hours": "GPU-h planned", "requested_gpu_hours": "GPU-h asked"}
+        lines.append(
+            f"{key:<22}{'jobs':>6}{'segments':>10}{'restarts':>10}"
+            + "".join(f"{heads[c]:>15}" for c in extra)
+            + f"{'GPU-h used':>12}"
+        )
         for row in rows:
             lines.append(
                 f"{row[key]:<22}{row['jobs']:>6}{row['segments']:>10}{row['restarts']:>10}"
-                f"{row['gpu_hours']:>12.3f}"
+                + "".join(f"{row.get(c, 0.0):>15.3f}" for c in extra)
+                + f"{row['gpu_hours']:>12.3f}"
             )
         lines.append("")
+    if usage.get("planned_gpu_hours") is not None:
+        lines.append(f"total GPU-hours planned: {usage['planned_gpu_hours']:.3f}")
     lines.append(f"total GPU-hours used: {usage['gpu_hours']:.3f}")
     return "\n".join(lines)
 
 
-def run_sacct(job_ids: list[str]) -> str:
-    """Query SLURM accounting once for every job id, all segments of requeued jobs included."""
+def run_sacct(job_ids: list[str], since: str = "2000-01-01") -> str:
+    """Query SLURM accounting once for every job id, all segments of requeued jobs included.
+
+    Array tasks are asked for by their parent id (one id brings every task).
+    """
     import subprocess
 
+    parents = sorted({job_id.split("_")[0] for job_id in job_ids})
     proc = subprocess.run(
         [
             "sacct",
@@ -190,8 +249,10 @@ def run_sacct(job_ids: list[str]) -> str:
             "--parsable2",
             "--noheader",
             f"--format={','.join(SACCT_FIELDS)}",
+            "-S",
+            since,
             "-j",
-            ",".join(job_ids),
+            ",".join(parents),
         ],
         check=False,
         capture_output=True,

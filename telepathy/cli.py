@@ -146,7 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="saved `sacct -X --duplicates --parsable2 --noheader` output instead",
     )
+    p.add_argument(
+        "--submissions",
+        type=Path,
+        help="the executor plugin's .snakemake/submitit/submissions.jsonl: which jobs, their "
+        "rule and wildcards (also for array tasks) and what each asked for",
+    )
+    p.add_argument("--plan", type=Path, help="`telepathy plan --json` output: planned GPU-hours")
     p.add_argument("--json", type=Path, help="also write the usage as JSON here")
+    p.add_argument("--table", type=Path, help="also write the text table here")
     p.set_defaults(func=commands.cmd_gpu_usage)
 
     p = sub.add_parser("validate-results", help="check result JSON files against the schema")

@@ -360,16 +360,39 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_gpu_usage(args: argparse.Namespace) -> int:
-    from telepathy.accounting import format_usage, parse_sacct, run_sacct, summarise_usage
-    from telepathy.atomic import atomic_write_json
+    from telepathy.accounting import (
+        format_usage,
+        parse_sacct,
+        read_submissions,
+        run_sacct,
+        summarise_usage,
+    )
+    from telepathy.atomic import atomic_write_json, atomic_write_text
 
-    if bool(args.sacct_output) == bool(args.job_ids):
-        raise ValueError("give either --sacct-output FILE or --job-ids ID [ID ...]")
-    text = args.sacct_output.read_text() if args.sacct_output else run_sacct(args.job_ids)
-    usage = summarise_usage(parse_sacct(text))
-    print(format_usage(usage))
+    if (args.job_ids and args.sacct_output) or not (
+        args.job_ids or args.sacct_output or args.submissions
+    ):
+        raise ValueError(
+            "give one of --job-ids ID [ID ...], --submissions FILE (the executor plugin's "
+            ".snakemake/submitit/submissions.jsonl), or --sacct-output FILE (optionally with "
+            "--submissions to name array tasks)"
+        )
+    submissions = read_submissions(args.submissions) if args.submissions else {}
+    if args.sacct_output:
+        text = args.sacct_output.read_text()
+    else:
+        job_ids = args.job_ids or list(submissions)
+        if not job_ids:
+            raise ValueError(f"{args.submissions} lists no submitted jobs")
+        text = run_sacct(job_ids)
+    plan = json.loads(args.plan.read_text()) if args.plan else None
+    usage = summarise_usage(parse_sacct(text), submissions, plan)
+    table = format_usage(usage)
+    print(table)
     if args.json:
         atomic_write_json(args.json, usage)
+    if args.table:
+        atomic_write_text(args.table, table + "\n")
     return 0
 
 

@@ -101,3 +101,36 @@ def test_gpu_usage_cli_reads_saved_sacct_output(tmp_path):
     assert "train_bridge" in proc.stdout and "total GPU-hours used: 2.500" in proc.stdout
     usage = json.loads((tmp_path / "usage.json").read_text())
     assert usage["gpu_hours"] == pytest.approx(2.5)
+
+
+def test_submissions_name_array_tasks_and_add_requested_and_planned_hours(tmp_path):
+    """Array tasks share one SLURM job name (only the wildcards they all share); the plugin's
+    submissions file names each task's dataset, and what each job asked for."""
+    shared = job_name("train_bridge", {"pair": "paper"})
+    sacct = "\n".join(
+        [
+            f"201|200_0|{shared}|gpu|COMPLETED|0:0|1800|{TRES_GPU}|{T0}|{T1}",
+            f"202|200_1|{shared}|gpu|REQUEUED|0:0|600|{TRES_GPU}|{T0}|{T1}",
+            f"202|200_1|{shared}|gpu|COMPLETED|0:0|1200|{TRES_GPU}|{T0}|{T1}",
+        ]
+    )
+    lines = [
+        {"slurm_id": "200_0", "rule": "train_bridge", "wildcards": {"dataset": "sst2"},
+         "time_min": 60, "gpus": 1},
+        {"slurm_id": "200_1", "rule": "train_bridge", "wildcards": {"dataset": "trec"},
+         "time_min": 45, "gpus": 1},
+    ]  # fmt: skip
+    path = tmp_path / "submissions.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"torn')
+    from telepathy.accounting import format_usage, read_submissions
+
+    plan = {"gpu_hours": 3.0, "rules": [{"rule": "train_bridge", "gpu_hours": 3.0}]}
+    usage = summarise_usage(parse_sacct(sacct), read_submissions(path), plan)
+    by_dataset = {row["dataset"]: row for row in usage["by_dataset"]}
+    assert by_dataset["sst2"]["gpu_hours"] == pytest.approx(0.5)
+    assert by_dataset["trec"]["gpu_hours"] == pytest.approx(0.5)  # 600 s + 1200 s
+    assert by_dataset["trec"]["requested_gpu_hours"] == pytest.approx(1.5)  # 45 min, twice
+    (train,) = usage["by_rule"]
+    assert train["planned_gpu_hours"] == 3.0 and train["requested_gpu_hours"] == pytest.approx(2.5)
+    table = format_usage(usage)
+    assert "GPU-h planned" in table and "total GPU-hours planned: 3.000" in table

@@ -44,10 +44,12 @@ def write_config(workdir: Path, *, steps: int, seeds: list[int], **settings) -> 
     return path
 
 
-def snakemake_command(workdir: Path, resources: tuple[str, ...] = ()) -> list[str]:
+def snakemake_command(
+    workdir: Path, resources: tuple[str, ...] = (), target: str = "all_paper_tables"
+) -> list[str]:
     """The profile users type, plus per-rule resources (later ones override MEMORY's)."""
     return [
-        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "all_paper_tables",
+        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), target,
         "--profile", str(REPO / "slurm"), "--configfile", str(workdir / "config.yaml"),
         "--set-threads", *THREADS, "--set-resources", *MEMORY, *resources,
         "--submitit-poll-interval", "3",
@@ -63,10 +65,10 @@ def environment() -> dict[str, str]:
 
 
 def snakemake(
-    workdir: Path, resources: tuple[str, ...] = (), timeout: int = 600
+    workdir: Path, resources: tuple[str, ...] = (), timeout: int = 600, target="all_paper_tables"
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
-        snakemake_command(workdir, resources), cwd=workdir, env=environment(), check=False,
+        snakemake_command(workdir, resources, target), cwd=workdir, env=environment(), check=False,
         capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
 
@@ -151,13 +153,16 @@ def test_profile_runs_the_tiny_workflow_end_to_end_with_gpu_gres_and_readable_na
     # the two training runs were ready together: one array, one sbatch
     trains = submitted(tmp_path, "train_bridge")
     assert len(trains) == 2 and len({t["slurm_id"].split("_")[0] for t in trains}) == 1
-    # GPU-hours used, from sacct, per rule
-    usage = subprocess.run(
-        [sys.executable, "-m", "telepathy", "gpu-usage", "--job-ids", *jobs],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert usage.returncode == 0, usage.stderr
-    assert "train_bridge" in usage.stdout and "evaluate_bridge" in usage.stdout
+    # GPU-hours used (sacct) beside requested (the plugin's record), per rule and dataset
+    accounting = snakemake(tmp_path, target="gpu_usage")
+    assert accounting.returncode == 0, accounting.stderr[-3000:]
+    usage = json.loads((tmp_path / "results/corrected/gpu_usage.json").read_text())
+    by_rule = {row["rule"]: row for row in usage["by_rule"]}
+    assert by_rule["train_bridge"]["jobs"] == 2 and by_rule["evaluate_bridge"]["jobs"] == 2
+    assert by_rule["train_bridge"]["gpu_hours"] > 0 and by_rule["prepare_models"]["gpu_hours"] == 0
+    requested = by_rule["train_bridge"]["requested_gpu_hours"]
+    assert requested == pytest.approx(2 * 21 / 60)  # 2 jobs x 21 min x 1 GPU
+    assert {row["dataset"] for row in usage["by_dataset"]} >= {"trec"}
 
 
 def test_time_limit_signals_checkpoints_requeues_and_resumes(slurm_cluster, tmp_path):

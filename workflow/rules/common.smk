@@ -1,5 +1,6 @@
 # Validation, the grid, and every input/param function the rules use (the only .smk with def).
 import math
+import os
 import re
 
 from snakemake.utils import validate
@@ -135,6 +136,12 @@ def all_results(protocol=PROTOCOL):
     seed's result must be requested by name to be rerun.
     """
     return [path for key in sorted(RUNS) for path in _result_paths(protocol, key)]
+
+
+def get_plan_argument(wildcards):
+    """`--plan results/<protocol>/plan.json` if an admin saved the plan before the run."""
+    path = f"results/{wildcards.protocol}/plan.json"
+    return f"--plan {path}" if os.path.exists(path) else ""
 
 
 def get_all_results(wildcards):

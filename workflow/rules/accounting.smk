@@ -1,0 +1,25 @@
+# GPU time on SLURM, after a run: what each job used (every requeued segment counted) beside
+# what it asked for and, when `telepathy plan --json results/<protocol>/plan.json` was saved
+# before the run, what was planned. Target: `snakemake --profile slurm gpu_usage`.
+
+
+rule report_gpu_usage:
+    input:
+        results=get_all_results,
+        submissions=".snakemake/submitit/submissions.jsonl",  # written by the executor plugin
+    output:
+        usage="results/{protocol}/gpu_usage.json",
+        table="results/{protocol}/gpu_usage.txt",
+    params:
+        plan=get_plan_argument,
+    log:
+        "logs/report_gpu_usage/{protocol}.log",
+    conda:
+        "../../envs/telepathy.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "python -m telepathy gpu-usage --submissions {input.submissions} {params.plan}"
+        " --json {output.usage} --table {output.table} > {log} 2>&1"

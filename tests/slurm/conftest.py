@@ -14,7 +14,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from slurmtools import CLUSTER_SH, SlurmCluster, sinfo_answers, state_dir
+
+from .slurmtools import CLUSTER_SH, SlurmCluster, sinfo_answers, state_dir
 
 EXIT_UNAVAILABLE = 3  # cluster.sh: this machine cannot run the cluster (see its header)
 UP_TIMEOUT_S = 900  # a first `up` installs packages (~35 s here; slow mirrors take longer)
@@ -33,6 +34,7 @@ def slurm_cluster() -> Iterator[SlurmCluster]:
     if sinfo_answers():
         yield SlurmCluster(started_here=False, state_dir=state_dir(), since=since)
         return
+    asked_at = time.time()
     try:
         proc = subprocess.run(
             ["bash", str(CLUSTER_SH), "up"],
@@ -41,12 +43,12 @@ def slurm_cluster() -> Iterator[SlurmCluster]:
             text=True,
             timeout=UP_TIMEOUT_S,
         )
-    except subprocess.TimeoutExpired:
-        _fail_or_skip(f"`cluster.sh up` took longer than {UP_TIMEOUT_S}s")
+    except subprocess.TimeoutExpired as err:
+        pytest.fail(f"`cluster.sh up` took longer than {UP_TIMEOUT_S}s: {err.stderr}")
     if proc.returncode == EXIT_UNAVAILABLE:
         reason_file = state_dir() / "unavailable"
-        reason = reason_file.read_text().strip() if reason_file.exists() else proc.stderr.strip()
-        _fail_or_skip(reason)
+        fresh = reason_file.exists() and reason_file.stat().st_mtime >= asked_at - 1
+        _fail_or_skip(reason_file.read_text().strip() if fresh else proc.stderr.strip())
     if proc.returncode != 0:
         pytest.fail(f"`cluster.sh up` failed (exit {proc.returncode}):\n{proc.stderr}")
     try:

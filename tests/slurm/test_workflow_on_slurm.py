@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from slurmtools import CLUSTER_SH, REPO, SlurmCluster, run, wait_until
+from .slurmtools import CLUSTER_SH, REPO, SlurmCluster, run, wait_until
 
 pytestmark = pytest.mark.slurm
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from .slurmtools import CLUSTER_SH, REPO, SlurmCluster, run, wait_until
 
 pytestmark = pytest.mark.slurm
@@ -45,14 +46,17 @@ def write_config(workdir: Path, *, steps: int, seeds: list[int], **settings) -> 
 
 
 def snakemake_command(
-    workdir: Path, resources: tuple[str, ...] = (), target: str = "all_paper_tables"
+    workdir: Path,
+    resources: tuple[str, ...] = (),
+    target: str = "all_paper_tables",
+    extra: tuple[str, ...] = (),
 ) -> list[str]:
     """The profile users type, plus per-rule resources (later ones override MEMORY's)."""
     return [
         sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), target,
         "--profile", str(REPO / "slurm"), "--configfile", str(workdir / "config.yaml"),
         "--set-threads", *THREADS, "--set-resources", *MEMORY, *resources,
-        "--submitit-poll-interval", "3",
+        "--submitit-poll-interval", "3", *extra,
     ]  # fmt: skip
 
 
@@ -65,11 +69,15 @@ def environment() -> dict[str, str]:
 
 
 def snakemake(
-    workdir: Path, resources: tuple[str, ...] = (), timeout: int = 600, target="all_paper_tables"
+    workdir: Path,
+    resources: tuple[str, ...] = (),
+    timeout: int = 600,
+    target: str = "all_paper_tables",
+    extra: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
-        snakemake_command(workdir, resources, target), cwd=workdir, env=environment(), check=False,
-        capture_output=True, text=True, timeout=timeout,
+        snakemake_command(workdir, resources, target, extra), cwd=workdir, env=environment(),
+        check=False, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
 
 
@@ -232,6 +240,9 @@ def test_a_killed_driver_loses_nothing_and_adopts_running_jobs(slurm_cluster, tm
         driver.wait(timeout=30)
     before = submissions(tmp_path)
 
+    # a killed driver leaves its lock behind; the README's restart is --unlock, then the run
+    unlock = snakemake(tmp_path, extra=("--unlock",))
+    assert unlock.returncode == 0, unlock.stderr[-2000:]
     proc = snakemake(tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
     for train in trains:

@@ -468,6 +468,15 @@ def test_batched_generation_keeps_prompt_order(tiny_pair):
     assert three.prompt_tokens == [len(tiny_pair.receiver.tokenizer(p).input_ids) for p in prompts]
 
 
+def test_chat_template_wraps_the_prompt_as_a_user_turn(tiny_pair):
+    """Off by default (the original prompted raw text); on, the model sees its chat format."""
+    lm = tiny_pair.receiver  # borrows SmolLM2-Instruct's tokenizer and its chat template
+    raw = lm.tokenizer.decode(prompting._encode(lm, "Sentiment:", chat_template=False))
+    chat = lm.tokenizer.decode(prompting._encode(lm, "Sentiment:", chat_template=True))
+    assert raw == "Sentiment:"
+    assert chat.index("<|im_start|>user\nSentiment:") < chat.index("<|im_start|>assistant")
+
+
 def test_too_long_prompt_fails_with_the_context_size(tiny_pair):
     with pytest.raises(ValueError, match="exceeds tiny-mistral's context of 512 positions"):
         prompting.generate_greedy(
@@ -496,6 +505,10 @@ def no_model_loads(monkeypatch):
         ),
         (["--method", "text_relay", "--shots", "2"], "only applies to few_shot_sender"),
         (["--method", "text_relay", "--set", "steps=9"], "'steps' is a bridge setting"),
+        (
+            ["--method", "zero_shot_sender", "--set", "truncate_field=passage"],
+            "truncate_field 'passage' is not a field of synth_sentiment/eval/0",
+        ),
     ],
 )
 def test_bad_input_fails_before_any_model_loads(extra, message, no_model_loads, tmp_path, caplog):

@@ -22,7 +22,6 @@ from tqdm import tqdm
 
 from telepathy.baselines.demonstrations import select_demonstrations
 from telepathy.baselines.prompt_templates import (
-    describe_prompts,
     few_shot_prompt,
     relay_prompt,
     summary_prompt,
@@ -30,14 +29,13 @@ from telepathy.baselines.prompt_templates import (
     zero_shot_prompt,
 )
 from telepathy.baselines.prompting_config import PromptingConfig, resolve_prompting_config
-from telepathy.bridge import count_parameters
+from telepathy.baselines.prompting_record import build_prompting_record, prompting_hyperparameters
 from telepathy.data import DatasetSpec, Example, LocalFiles, get_dataset, load_examples
 from telepathy.evaluate import score_predictions
 from telepathy.lms import LoadedLM, load_lm
 from telepathy.pairs import get_pair
-from telepathy.records import device_name, write_record
-from telepathy.results.provenance import collect_provenance, utc_now
-from telepathy.results.validate import SCHEMA_VERSION, ids_digest
+from telepathy.records import write_record
+from telepathy.results.provenance import utc_now
 
 log = logging.getLogger("telepathy")
 
@@ -235,6 +233,12 @@ def load_eval_list(
     examples = load_examples(spec, "eval", local=local, task_seed=cfg.task_seed)
     if cfg.eval_first_n is not None:
         examples = examples[: cfg.eval_first_n]
+    missing = [e.uid for e in examples if cfg.truncate_field not in e.fields]
+    if missing:  # checked here so a wrong --set truncate_field fails before any model loads
+        raise ValueError(
+            f"truncate_field {cfg.truncate_field!r} is not a field of {missing[0]}; "
+            f"{cfg.dataset} items have: {', '.join(sorted(examples[0].fields))}"
+        )
     split = spec.hub.eval_split if spec.hub else "eval"
     selection = "all" if cfg.eval_first_n is None else f"first {cfg.eval_first_n}"
     return examples, {"split": split, "selection": selection}
@@ -265,112 +269,6 @@ def load_models(
         role: load_lm(specs[role], device=device, cache_root=cache_dir, pair_name=cfg.pair)
         for role in cfg.spec.models
     }
-
-
-# ----------------------------------------------------------------------------- the record
-
-
-def _counts(models: Mapping[str, LoadedLM], role: str) -> tuple[int | None, int | None]:
-    if role not in models:
-        return None, None  # never loaded, so never counted
-    model = models[role].model
-    return count_parameters(model), count_parameters(model, trainable_only=True)
-
-
-def build_prompting_record(
-    cfg: PromptingConfig,
-    models: Mapping[str, LoadedLM],
-    device: torch.device,
-    hyperparameters: dict[str, Any],
-    outcome: PromptingOutcome,
-    eval_desc: dict[str, str],
-    timings: dict[str, float],
-    started_at: Any,
-    ended_at: Any,
-) -> dict[str, Any]:
-    """One eval record in the run-result v1 shape; no soft tokens, no bridge."""
-    pair = get_pair(cfg.pair)
-    sender_total, sender_trainable = _counts(models, "sender")
-    receiver_total, receiver_trainable = _counts(models, "receiver")
-    ids = [s["id"] for s in outcome.samples]
-    shots = f"/shots{cfg.shots}" if cfg.shots else ""
-    run_id = f"{cfg.method}/{cfg.protocol}/{cfg.pair}/{cfg.dataset}{shots}/seed{cfg.seed}/eval"
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "kind": "eval",
-        "method": cfg.method,
-        "protocol": cfg.protocol,
-        "pair": {
-            "name": pair.name,
-            "sender_id": pair.sender.model_id,
-            "receiver_id": pair.receiver.model_id,
-            "sender_revision": models["sender"].revision if "sender" in models else None,
-            "receiver_revision": models["receiver"].revision if "receiver" in models else None,
-        },
-        "dataset": cfg.dataset,
-        "seed": cfg.seed,
-        "soft_tokens": None,
-        "source_layer": None,
-        "hyperparameters": hyperparameters,
-        "metrics": outcome.metrics,
-        "timings": {k: round(float(v), 6) for k, v in timings.items()},
-        "parameters": {
-            "bridge_trainable": 0,
-            "bridge_total": 0,
-            "sender_total": sender_total,
-            "receiver_total": receiver_total,
-            "sender_trainable": sender_trainable,
-            "receiver_trainable": receiver_trainable,
-        },
-        "provenance": collect_provenance(
-            config_sha256=cfg.digest(),
-            started_at=started_at,
-            ended_at=ended_at,
-            device=device_name(device),
-        ),
-        "eval_examples": {**eval_desc, "n": len(ids), "ids_sha256": ids_digest(ids)},
-        "samples": outcome.samples,
-    }
-
-
-def _hyperparameters(
-    cfg: PromptingConfig,
-    spec: DatasetSpec,
-    outcome: PromptingOutcome,
-    demos: Sequence[Example],
-    n_train: int | None,
-) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        **cfg.to_dict(),
-        "models_loaded": list(cfg.spec.models),
-        "prompts": describe_prompts(task_prompts(spec), spec),
-        "example_prompts": outcome.example_prompts,
-        "decoding": (
-            f"greedy; answer max_new_tokens={cfg.answer_max_new_tokens}"
-            + (
-                f"; summary max_new_tokens={cfg.summary_max_new_tokens}"
-                if cfg.summary_max_new_tokens
-                else ""
-            )
-        ),
-        "parser": "first label word (fixed order) matched as a whole word, else INVALID",
-        "truncation": f"{cfg.truncate_field} to {cfg.input_max_tokens} tokens of the reading model",
-    }
-    if cfg.spec.family == "few_shot":
-        ids = [d.uid for d in demos]
-        values["demonstrations"] = {
-            "k": len(ids),
-            "ids": ids,
-            "ids_sha256": ids_digest(ids),
-            "labels": [d.label for d in demos],
-            "n_train": n_train,
-            "selection": (
-                "one set per seed shared by every eval item; train items whose text matches no "
-                "eval item; classification balanced round-robin over classes, otherwise random"
-            ),
-        }
-    return values
 
 
 # ----------------------------------------------------------------------------- the command
@@ -427,8 +325,9 @@ def run_baseline_command(
         cfg,
         models,
         device,
-        _hyperparameters(cfg, spec, outcome, demos, n_train),
-        outcome,
+        prompting_hyperparameters(cfg, spec, outcome.example_prompts, demos, n_train),
+        outcome.metrics,
+        outcome.samples,
         eval_desc,
         timings,
         started_at,

@@ -50,6 +50,46 @@ def _add_runtime(p: argparse.ArgumentParser) -> None:
     data.add_argument("--data-eval", type=Path)
 
 
+# ----------------------------------------------------------------------------- prompting baselines
+
+
+def _add_prompting_baseline(sub: argparse._SubParsersAction) -> None:
+    """`telepathy baseline`: zero-shot, few-shot and text-relay prompting (no training)."""
+    from telepathy.baselines.prompting_config import METHOD_CHOICES
+
+    p = sub.add_parser(
+        "baseline",
+        help="run a prompting baseline (zero-shot, few-shot, text relay); write its eval JSON",
+    )
+    p.add_argument(
+        "--method",
+        required=True,
+        choices=METHOD_CHOICES,
+        help="few_shot = few_shot_receiver",
+    )
+    p.add_argument("--protocol", default="dec2025", help="dec2025 | camera_ready | corrected")
+    p.add_argument("--pair", required=True, help="model pair: paper | small | tiny")
+    p.add_argument("--dataset", required=True, help="dataset name (telepathy list)")
+    p.add_argument("--seed", type=int, required=True, help="also draws the demonstrations")
+    p.add_argument("--shots", type=int, help="k demonstrations for few_shot_* (default 5)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting (repeatable): shots, answer_max_new_tokens, "
+        "summary_max_new_tokens, chat_template, input_max_tokens, truncate_field, "
+        "eval_first_n, task_seed, train_size",
+    )
+    p.add_argument(
+        "--result", "--out", dest="result", type=Path, required=True, help="output: eval JSON"
+    )
+    p.add_argument("--batch-size", type=int, default=16)
+    _add_runtime(p)
+    p.set_defaults(func=commands.cmd_baseline)
+
+
 # ----------------------------------------------------------------------------- parser
 
 
@@ -103,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     _add_runtime(p)
     p.set_defaults(func=commands.cmd_eval)
+
+    _add_prompting_baseline(sub)
 
     p = sub.add_parser("prepare-data", help="fetch a dataset into the cache; write a manifest")
     p.add_argument("--dataset", required=True)

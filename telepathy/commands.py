@@ -290,6 +290,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_baseline(args: argparse.Namespace) -> int:
+    """Prompting baselines; the body lives in telepathy.baselines.prompting."""
+    from telepathy.baselines.prompting import run_baseline_command
+
+    return run_baseline_command(args, local=_local_files(args), device=_setup_torch(args))
+
+
 def cmd_prepare_data(args: argparse.Namespace) -> int:
     from telepathy.atomic import atomic_write_json
     from telepathy.data import get_dataset, load_examples

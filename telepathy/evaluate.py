@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from telepathy.bridge import PerceiverBridge
-from telepathy.data import Example
+from telepathy.data import DatasetSpec, Example
 from telepathy.framing import Framing
 from telepathy.parsing import (
     INVALID,
@@ -99,12 +99,19 @@ def score_outputs(
     framing: Framing, examples: Sequence[Example], raw_outputs: Sequence[str]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Parse every output, compare with the gold answer, and aggregate the metrics."""
-    spec = framing.spec
+    return score_predictions(framing.spec, examples, raw_outputs)
+
+
+def score_predictions(
+    spec: DatasetSpec, examples: Sequence[Example], raw_outputs: Sequence[str]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Score raw outputs against a dataset's gold answers: the one scorer of bridge and
+    baselines alike (a text-prompted baseline has no Framing, only the dataset)."""
     aliases = dict(spec.label_aliases or {})
     samples: list[dict[str, Any]] = []
     digit_accuracies: list[float] = []
     for example, raw in zip(examples, raw_outputs, strict=True):
-        gold = framing.answer_word(example.label)
+        gold = spec.label_word(example.label)
         if spec.task_type == "passkey":
             exact, digit_accuracy = passkey_scores(raw, gold)
             digits = "".join(ch for ch in raw if ch.isdigit())[: len(gold)]

@@ -79,7 +79,11 @@ def is_lenient_correct(text: str, gold_word: str, aliases: Sequence[str] = ()) -
 # either comma-grouped thousands or plain digits, optional decimals.
 _NUMBER = re.compile(r"(?:(?<![\w.])-)?\$?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?")
 _HASHES = "####"
-_ANSWER_IS = re.compile(r"answer\s+is", re.IGNORECASE)
+# "answer is" (the original rule) and "answer:", as in "Final answer: 7. Check: 3 + 4 = 7".
+_ANSWER_IS = re.compile(r"answer(?:\s+is\b|\s*:)", re.IGNORECASE)
+# LaTeX's final-answer box, which instruction-tuned models write instead of "####".
+_BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
+_UNICODE_MINUS = "\u2212"
 
 
 def _normalise_number(raw: str) -> str:
@@ -87,10 +91,17 @@ def _normalise_number(raw: str) -> str:
 
 
 def extract_number(text: str) -> str | None:
-    """GSM8K rule: the number after '####', else after 'answer is', else the last number."""
+    """GSM8K rule: the number after '####', else in the last \\boxed{}, else after 'answer is' /
+    'answer:', else the last number. Commas and '$' are dropped; U+2212 reads as a minus."""
+    text = text.replace(_UNICODE_MINUS, "-")
     if _HASHES in text:
         tail = text.rsplit(_HASHES, 1)[1]
         match = _NUMBER.search(tail)
+        if match:
+            return _normalise_number(match.group())
+    boxed = _BOXED.findall(text)
+    if boxed:
+        match = _NUMBER.search(boxed[-1])
         if match:
             return _normalise_number(match.group())
     answer_is = list(_ANSWER_IS.finditer(text))

@@ -334,3 +334,19 @@ def test_a_node_failure_is_retried_by_the_plugin_and_training_resumes(slurm_clus
     train_log = (tmp_path / "logs/train_bridge/corrected/tiny/trec/k4_l2_seed42.log").read_text()
     resumed_at = int(re.search(r"resumed from \S+ at step (\d+)", train_log)[1])
     assert resumed_at >= 50 and resumed_at % 25 == 0  # the last periodic checkpoint
+
+
+def test_ctrl_c_cancels_the_jobs_it_submitted(slurm_cluster, tmp_path):
+    """Ctrl-C on the driver: every job it submitted that still runs is scancel'ed."""
+    write_config(tmp_path, steps=2000, seeds=[42])
+    driver = start_snakemake(tmp_path)
+    try:
+        train = wait_until(lambda: submitted(tmp_path, "train_bridge"), 180, "train submission")
+        job_id = train[0]["slurm_id"]
+        wait_until(lambda: running(slurm_cluster, job_id), 120, "the training job to run")
+        driver.send_signal(signal.SIGINT)
+        driver.wait(timeout=120)
+    finally:
+        driver.kill()
+    assert "submitit: cancelled 1 SLURM job(s): " + job_id in (tmp_path / "driver.log").read_text()
+    wait_until(lambda: segments(slurm_cluster, job_id) == ["CANCELLED"], 60, "CANCELLED in sacct")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -281,6 +282,7 @@ def cmd_benchmark_latency(args: argparse.Namespace) -> int:
     framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer)
     load_s = time.perf_counter() - clock
 
+    load_before = os.getloadavg()[0]
     harness = LatencyHarness(pair, framing, bridge, settings)
     memory = MemoryProbe(device)
     log.info(
@@ -340,6 +342,13 @@ def cmd_benchmark_latency(args: argparse.Namespace) -> int:
         "device": device_name(device),
         "dtypes": {"lm": str(lm_dtype(device)), "bridge": str(bridge_dtype(cfg, device))},
         "memory_measure": memory.description,
+        # CPU timings on a shared machine depend on what else runs; this lets a reader judge.
+        "host": {
+            "cpu_count": os.cpu_count() or 0,
+            "torch_threads": torch.get_num_threads(),
+            "load_average_1m_before": load_before,
+            "load_average_1m_after": os.getloadavg()[0],
+        },
         "parameters": parameter_counts(pair, bridge),
         "weights_bytes": weights,
         "results": result_rows(measurements, summaries, weights),

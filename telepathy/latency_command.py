@@ -206,51 +206,12 @@ def resolve_weights(args: argparse.Namespace) -> tuple[Any, dict[str, Any] | Non
 # ----------------------------------------------------------------------------- command
 
 
-def cmd_benchmark_latency(args: argparse.Namespace) -> int:
-    """Check everything, load the pair (or build it random), time every method, write JSON."""
-    import torch
-
+def load_pair_and_bridge(cfg: Any, state: dict[str, Any] | None, args: argparse.Namespace, device):
+    """The pair and bridge to time, plus the record's `mode` block saying which weights they are."""
     from telepathy.checkpoint import check_matches
-    from telepathy.commands import _load_eval, _local_files
-    from telepathy.framing import Framing
-    from telepathy.latency import (
-        PHASES,
-        SUMMARY_TEMPLATE,
-        LatencyHarness,
-        MemoryProbe,
-        method_weight_bytes,
-        run_benchmark,
-    )
-    from telepathy.latency_record import result_rows, write_latency
-    from telepathy.latency_summary import speed_ratios, summarise_trials
-    from telepathy.lms import lm_dtype, pick_device
     from telepathy.random_models import load_random_pair
-    from telepathy.records import device_name, parameter_counts
-    from telepathy.results.provenance import collect_provenance, utc_now
-    from telepathy.rng import seed_everything
-    from telepathy.runtime import (
-        bridge_dtype,
-        build_bridge,
-        embedding_median_rms,
-        load_pair,
-    )
+    from telepathy.runtime import build_bridge, embedding_median_rms, load_pair
 
-    started_at, clock = utc_now(), time.perf_counter()
-    settings = check_settings(args)
-    cfg, state = resolve_weights(args)
-    device = pick_device(args.device)
-    local = _local_files(args)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    spec, examples, _ = _load_eval(cfg, local)
-    examples = examples[: args.n_examples]
-    if len(examples) < max(settings.batch_sizes):
-        raise LatencyArgumentError(
-            f"--batch-sizes: the eval split of {cfg.dataset!r} has {len(examples)} examples, "
-            f"fewer than batch size {max(settings.batch_sizes)}"
-        )
-
-    seed_everything(cfg.seed)
     if state is None:
         pair, sources = load_random_pair(cfg.pair, device, args.cache_dir)
         scale_init = cfg.scale_init_factor * embedding_median_rms(pair.receiver)
@@ -278,6 +239,47 @@ def cmd_benchmark_latency(args: argparse.Namespace) -> int:
             },
             "random_weights": None,
         }
+    return pair, bridge, mode
+
+
+def cmd_benchmark_latency(args: argparse.Namespace) -> int:
+    """Check everything, load the pair (or build it random), time every method, write JSON."""
+    import torch
+
+    from telepathy.commands import _load_eval, _local_files
+    from telepathy.framing import Framing
+    from telepathy.latency import (
+        PHASES,
+        LatencyHarness,
+        method_weight_bytes,
+        run_benchmark,
+    )
+    from telepathy.latency_record import result_rows, settings_block, write_latency
+    from telepathy.latency_summary import speed_ratios, summarise_trials
+    from telepathy.lms import lm_dtype, pick_device
+    from telepathy.records import device_name, parameter_counts
+    from telepathy.results.provenance import collect_provenance, utc_now
+    from telepathy.rng import seed_everything
+    from telepathy.runtime import bridge_dtype
+    from telepathy.timing import MemoryProbe
+
+    started_at, clock = utc_now(), time.perf_counter()
+    settings = check_settings(args)
+    cfg, state = resolve_weights(args)
+    device = pick_device(args.device)
+    local = _local_files(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    spec, examples, _ = _load_eval(cfg, local)
+    examples = examples[: args.n_examples]
+    if len(examples) < max(settings.batch_sizes):
+        raise LatencyArgumentError(
+            f"--batch-sizes: the eval split of {cfg.dataset!r} has {len(examples)} examples, "
+            f"fewer than batch size {max(settings.batch_sizes)}"
+        )
+
+    seed_everything(cfg.seed)  # the random bridge's initialisation
+    pair, bridge, mode = load_pair_and_bridge(cfg, state, args, device)
     bridge.eval().requires_grad_(False)
     framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer)
     load_s = time.perf_counter() - clock
@@ -316,29 +318,7 @@ def cmd_benchmark_latency(args: argparse.Namespace) -> int:
         "soft_tokens": cfg.soft_tokens,
         "source_layer": cfg.source_layer,
         "config": cfg.to_dict(),
-        "settings": {
-            "decode_tokens": settings.decode_tokens,
-            "relay_tokens": settings.relay_tokens,
-            "batch_sizes": list(settings.batch_sizes),
-            "trials": settings.trials,
-            "warmup": settings.warmup,
-            "methods": list(settings.methods),
-            "n_examples": len(examples),
-            "decoding": "greedy with a KV cache; exactly decode_tokens answer tokens (and "
-            "relay_tokens summary tokens); EOS never stops generation",
-            "order": "per batch size: warm-up runs of every method, then trials with the methods "
-            "interleaved and their order rotated each trial; all methods of a trial read the "
-            "same batch, batches cycle through the first n_examples eval items",
-            "clock": "time.perf_counter after torch.cuda.synchronize (CUDA) at every phase "
-            "boundary; tokenisation is inside the timed region",
-            "prompts": {
-                "bridge_receiver": "primer ++ K soft tokens (framing.receiver_prefix)",
-                "direct_text_receiver": "sender prompt text + answer_suffix",
-                "text_relay_sender": SUMMARY_TEMPLATE,
-                "text_relay_receiver": "summary + answer_suffix",
-                "answer_suffix": harness.answer_suffix,
-            },
-        },
+        "settings": settings_block(settings, len(examples), harness.answer_suffix),
         "device": device_name(device),
         "dtypes": {"lm": str(lm_dtype(device)), "bridge": str(bridge_dtype(cfg, device))},
         "memory_measure": memory.description,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from telepathy.atomic import atomic_write_json
-from telepathy.latency import Measurement
+from telepathy.latency import SUMMARY_TEMPLATE, BenchSettings, Measurement
 from telepathy.latency_summary import describe
 
 SCHEMA_FILE = "latency.v1.schema.json"
@@ -98,6 +98,34 @@ def result_rows(
             }
         )
     return rows
+
+
+def settings_block(settings: BenchSettings, n_examples: int, answer_suffix: str) -> dict[str, Any]:
+    """What was timed and how, in words a reader of the file needs (lengths, order, clock)."""
+    return {
+        "decode_tokens": settings.decode_tokens,
+        "relay_tokens": settings.relay_tokens,
+        "batch_sizes": list(settings.batch_sizes),
+        "trials": settings.trials,
+        "warmup": settings.warmup,
+        "methods": list(settings.methods),
+        "n_examples": n_examples,
+        "decoding": "greedy with a KV cache; exactly decode_tokens answer tokens (and "
+        "relay_tokens summary tokens); EOS never stops generation",
+        "order": "per batch size: warm-up runs of every method, then trials with the methods "
+        "interleaved and their order rotated each trial; all methods of a trial read the "
+        "same batch, batches cycle through the first n_examples eval items",
+        "clock": "time.perf_counter after torch.cuda.synchronize (CUDA) at every phase "
+        "boundary; tokenisation is inside the timed region",
+        "prompts": {
+            "bridge_receiver": "primer ++ K soft tokens (framing.receiver_prefix)",
+            "direct_text_receiver": "sender prompt text + answer_suffix",
+            "text_relay_sender": SUMMARY_TEMPLATE,
+            "text_relay_receiver": "summary decoded to text (special tokens dropped), "
+            "re-tokenised by the receiver, + answer_suffix",
+            "answer_suffix": answer_suffix,
+        },
+    }
 
 
 def write_latency(path: Path, record: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ for queued CUDA work first; a phase is the time between two reads, so phases sum
 from __future__ import annotations
 
 import copy
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -358,11 +359,13 @@ def run_benchmark(
                 row.peak_bytes.append(peak)
                 row.baseline_bytes.append(baseline)
                 for key, value in output.tokens.items():
-                    row.tokens[key] = row.tokens.get(key, 0.0) + value / settings.trials
+                    row.tokens[key] = row.tokens.get(key, 0.0) + value
                 row.generated_tokens = {k: int(t.shape[1]) for k, t in output.generated.items()}
         for method in settings.methods:
-            totals = sorted(t["total"] for t in measured[method].trials_ms)
-            log(f"batch {batch_size} {method}: median {totals[len(totals) // 2]:.1f} ms")
+            row = measured[method]
+            row.tokens = {k: v / settings.trials for k, v in row.tokens.items()}  # trial means
+            median_ms = statistics.median(t["total"] for t in row.trials_ms)
+            log(f"batch {batch_size} {method}: median {median_ms:.1f} ms")
         results.extend(measured.values())
     return results
 

@@ -285,6 +285,17 @@ def cmd_benchmark_latency(args: argparse.Namespace) -> int:
     load_s = time.perf_counter() - clock
 
     load_before = os.getloadavg()[0]
+    if device.type == "cpu" and torch.get_num_threads() > 1 and load_before > (os.cpu_count() or 1):
+        # On the 2-core dev box (small pair, batch 1): 2 threads at load 7.7 gave a median 8.2 s
+        # per bridge run, 1 thread at load 3.4 gave 0.7 s. With more runnable threads than
+        # cores, OpenMP threads wait at every op's barrier for a descheduled sibling.
+        log.warning(
+            "CPU load %.1f exceeds %d cores with %d torch threads: timings will be inflated "
+            "by thread contention; --threads 1 is steadier on a shared machine",
+            load_before,
+            os.cpu_count(),
+            torch.get_num_threads(),
+        )
     harness = LatencyHarness(pair, framing, bridge, settings)
     memory = MemoryProbe(device)
     log.info(

@@ -202,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate-results", help="check result JSON files against the schema")
     p.add_argument("paths", nargs="+", type=Path, help="files or directories")
     p.set_defaults(func=commands.cmd_validate_results)
+
+    # --- benchmark-latency (body and options in telepathy/latency_command.py) ---
+    from telepathy import latency_command
+
+    latency_command.add_parser(sub, add_runtime=_add_runtime)
+    # --- end benchmark-latency ---
     return parser
 
 

@@ -1,0 +1,357 @@
+"""`telepathy benchmark-latency`: check the arguments, load the pair, time, validate, write.
+
+Every argument is checked before a model loads. The bridge is a trained checkpoint (from
+`telepathy train --bridge`), unless `--random-weights` builds every model at full size from its
+config with random weights (telepathy/random_models.py) and a random bridge of the right shape,
+for speed and memory on a GPU node without hub access. The result file records which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("telepathy")
+
+DEFAULT_METHODS = "bridge,direct_text,text_relay"
+
+
+class LatencyArgumentError(ValueError):
+    """Bad benchmark arguments; the message lists every problem, each naming its value."""
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def add_parser(sub: Any, *, add_runtime: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Register the `benchmark-latency` subcommand (cli.py passes its shared runtime options)."""
+    p = sub.add_parser(
+        "benchmark-latency",
+        help="latency, throughput and memory: bridge vs text relay vs direct text",
+    )
+    p.add_argument("--pair", required=True, help="model pair: paper | small | tiny")
+    p.add_argument(
+        "--protocol", help="required with --random-weights; with --checkpoint it must match"
+    )
+    p.add_argument(
+        "--dataset", help="required with --random-weights; with --checkpoint it must match"
+    )
+    p.add_argument("--seed", type=int, default=0, help="--random-weights: seed of the bridge")
+    p.add_argument("--soft-tokens", type=int, help="--random-weights: K")
+    p.add_argument("--source-layer", type=int, help="--random-weights: sender hidden_states index")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="--random-weights: override a resolved setting (repeatable)",
+    )
+    weights = p.add_mutually_exclusive_group(required=True)
+    weights.add_argument(
+        "--checkpoint", type=Path, help="trained final bridge (.pt) from `telepathy train --bridge`"
+    )
+    weights.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="full-size models from their configs and a bridge, all with random weights",
+    )
+    p.add_argument("--batch-sizes", default="1,2,4,8,16", help="comma-separated, e.g. 1,4,16")
+    p.add_argument("--trials", type=int, default=20, help="timed runs per method and batch size")
+    p.add_argument("--warmup", type=int, default=3, help="untimed runs first (per method)")
+    p.add_argument(
+        "--decode-tokens", type=int, default=8, help="answer tokens every method generates"
+    )
+    p.add_argument(
+        "--relay-tokens", type=int, default=50, help="summary tokens of the text relay (Era B: 50)"
+    )
+    p.add_argument(
+        "--methods",
+        default=DEFAULT_METHODS,
+        help="comma-separated: bridge, direct_text, text_relay, train_step (training iteration: "
+        "forward + backward through the frozen receiver + AdamW step)",
+    )
+    p.add_argument(
+        "--n-examples", type=int, default=64, help="eval examples cycled through as inputs"
+    )
+    p.add_argument("--out", type=Path, required=True, help="output: latency JSON")
+    add_runtime(p)
+    p.set_defaults(func=cmd_benchmark_latency)
+
+
+# ----------------------------------------------------------------------------- checking input
+
+
+def _int_list(text: str, name: str, problems: list[str]) -> tuple[int, ...]:
+    values: list[int] = []
+    for item in text.split(","):
+        try:
+            value = int(item.strip())
+        except ValueError:
+            problems.append(f"{name}: {item.strip()!r} in {text!r} is not an integer")
+            continue
+        if value < 1:
+            problems.append(f"{name}: {value} in {text!r} must be >= 1")
+        values.append(value)
+    if not values and not problems:
+        problems.append(f"{name}: {text!r} names no value")
+    return tuple(values)
+
+
+def check_settings(args: argparse.Namespace):
+    """BenchSettings from the arguments, or LatencyArgumentError listing every bad value."""
+    from telepathy.latency import METHODS, BenchSettings
+
+    problems: list[str] = []
+    batch_sizes = _int_list(args.batch_sizes, "--batch-sizes", problems)
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    for method in methods:
+        if method not in METHODS:
+            problems.append(f"--methods: unknown method {method!r}; valid: {', '.join(METHODS)}")
+    if not methods:
+        problems.append(f"--methods: {args.methods!r} names no method")
+    if len(set(methods)) != len(methods):
+        problems.append(f"--methods: {args.methods!r} names a method twice")
+    for name, value, minimum in (
+        ("--trials", args.trials, 1),
+        ("--warmup", args.warmup, 0),
+        ("--decode-tokens", args.decode_tokens, 1),
+        ("--relay-tokens", args.relay_tokens, 1),
+        ("--n-examples", args.n_examples, 1),
+    ):
+        if value < minimum:
+            problems.append(f"{name}: {value} must be >= {minimum}")
+    if batch_sizes and args.n_examples < max(batch_sizes):
+        problems.append(
+            f"--n-examples: {args.n_examples} is smaller than the largest batch size "
+            f"{max(batch_sizes)}; every batch must hold distinct examples"
+        )
+    if problems:
+        raise LatencyArgumentError("; ".join(problems))
+    return BenchSettings(
+        decode_tokens=args.decode_tokens,
+        relay_tokens=args.relay_tokens,
+        batch_sizes=batch_sizes,
+        trials=args.trials,
+        warmup=args.warmup,
+        methods=methods,
+    )
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_weights(args: argparse.Namespace) -> tuple[Any, dict[str, Any] | None]:
+    """(RunConfig, checkpoint state or None) before any model loads; errors name the value."""
+    from telepathy.checkpoint import CheckpointError, load_checkpoint
+    from telepathy.commands import _overrides
+    from telepathy.config import RunConfig, resolve_run_config
+
+    if args.random_weights:
+        missing = [f"--{n}" for n in ("protocol", "dataset") if getattr(args, n) is None]
+        if missing:
+            raise LatencyArgumentError(f"--random-weights needs {' and '.join(missing)}")
+        cfg = resolve_run_config(
+            protocol=args.protocol,
+            pair=args.pair,
+            dataset=args.dataset,
+            seed=args.seed,
+            overrides=_overrides(args),
+        )
+        return cfg, None
+    path: Path = args.checkpoint
+    if not path.exists():
+        raise CheckpointError(
+            f"--checkpoint {path} does not exist; give the final bridge written by "
+            "`telepathy train --bridge`, or measure with --random-weights"
+        )
+    state = load_checkpoint(path)
+    if state.get("kind") != "bridge":
+        raise CheckpointError(
+            f"--checkpoint {path} is a {state.get('kind')!r} file, not a final bridge; give the "
+            "file `telepathy train` wrote with --bridge"
+        )
+    cfg = RunConfig.from_dict(state["config"])
+    problems = [
+        f"--{name} {given!r}: checkpoint {path} was trained with {name} {trained!r}"
+        for name, given, trained in (
+            ("pair", args.pair, cfg.pair),
+            ("protocol", args.protocol, cfg.protocol),
+            ("dataset", args.dataset, cfg.dataset),
+        )
+        if given is not None and given != trained
+    ]
+    if args.overrides or args.soft_tokens is not None or args.source_layer is not None:
+        problems.append(
+            "--set/--soft-tokens/--source-layer change a trained bridge's settings; they only "
+            "apply with --random-weights"
+        )
+    if problems:
+        raise CheckpointError("; ".join(problems))
+    return cfg, state
+
+
+# ----------------------------------------------------------------------------- command
+
+
+def load_pair_and_bridge(cfg: Any, state: dict[str, Any] | None, args: argparse.Namespace, device):
+    """The pair and bridge to time, plus the record's `mode` block saying which weights they are."""
+    from telepathy.checkpoint import check_matches
+    from telepathy.random_models import load_random_pair
+    from telepathy.runtime import build_bridge, embedding_median_rms, load_pair
+
+    if state is None:
+        pair, sources = load_random_pair(cfg.pair, device, args.cache_dir)
+        scale_init = cfg.scale_init_factor * embedding_median_rms(pair.receiver)
+        bridge = build_bridge(cfg, pair, scale_init)
+        mode = {
+            "weights": "random_weights",
+            "checkpoint": None,
+            "random_weights": {
+                **sources,
+                "bridge": f"fresh PerceiverBridge, torch seed {cfg.seed}, s0 = {scale_init:.6g}",
+            },
+        }
+    else:
+        pair = load_pair(cfg.pair, device, args.cache_dir)
+        check_matches(state, args.checkpoint, pair=pair.identity(), cfg=None)
+        bridge = build_bridge(cfg, pair, state["output_scale_init"])
+        bridge.load_state_dict(state["bridge"])
+        mode = {
+            "weights": "trained_checkpoint",
+            "checkpoint": {
+                "path": str(args.checkpoint),
+                "sha256": file_sha256(args.checkpoint),
+                "trained_steps": int(state["step"]),
+                "config_sha256": state["config_sha256"],
+            },
+            "random_weights": None,
+        }
+    return pair, bridge, mode
+
+
+def cmd_benchmark_latency(args: argparse.Namespace) -> int:
+    """Check everything, load the pair (or build it random), time every method, write JSON."""
+    import torch
+
+    from telepathy.commands import _load_eval, _local_files
+    from telepathy.framing import Framing
+    from telepathy.latency import (
+        PHASES,
+        LatencyHarness,
+        method_weight_bytes,
+        run_benchmark,
+    )
+    from telepathy.latency_record import result_rows, settings_block, write_latency
+    from telepathy.latency_summary import speed_ratios, summarise_trials
+    from telepathy.lms import lm_dtype, pick_device
+    from telepathy.records import device_name, parameter_counts
+    from telepathy.results.provenance import collect_provenance, utc_now
+    from telepathy.rng import seed_everything
+    from telepathy.runtime import bridge_dtype
+    from telepathy.timing import MemoryProbe
+
+    started_at, clock = utc_now(), time.perf_counter()
+    settings = check_settings(args)
+    cfg, state = resolve_weights(args)
+    device = pick_device(args.device)
+    local = _local_files(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    spec, examples, _ = _load_eval(cfg, local)
+    examples = examples[: args.n_examples]
+    if len(examples) < max(settings.batch_sizes):
+        raise LatencyArgumentError(
+            f"--batch-sizes: the eval split of {cfg.dataset!r} has {len(examples)} examples, "
+            f"fewer than batch size {max(settings.batch_sizes)}"
+        )
+
+    seed_everything(cfg.seed)  # the random bridge's initialisation
+    pair, bridge, mode = load_pair_and_bridge(cfg, state, args, device)
+    bridge.eval().requires_grad_(False)
+    framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer)
+    load_s = time.perf_counter() - clock
+
+    load_before = os.getloadavg()[0]
+    if device.type == "cpu" and torch.get_num_threads() > 1 and load_before > (os.cpu_count() or 1):
+        # On the 2-core dev box (small pair, batch 1): 2 threads at load 7.7 gave a median 8.2 s
+        # per bridge run, 1 thread at load 3.4 gave 0.7 s. With more runnable threads than
+        # cores, OpenMP threads wait at every op's barrier for a descheduled sibling.
+        log.warning(
+            "CPU load %.1f exceeds %d cores with %d torch threads: timings will be inflated "
+            "by thread contention; --threads 1 is steadier on a shared machine",
+            load_before,
+            os.cpu_count(),
+            torch.get_num_threads(),
+        )
+    harness = LatencyHarness(pair, framing, bridge, settings)
+    memory = MemoryProbe(device)
+    log.info(
+        "timing %s on %s: batch sizes %s, %d warm-up + %d trials, %d answer tokens",
+        ", ".join(settings.methods),
+        device,
+        settings.batch_sizes,
+        settings.warmup,
+        settings.trials,
+        settings.decode_tokens,
+    )
+    measurements = run_benchmark(harness, examples, memory, log=log.info)
+    summaries = [
+        summarise_trials(m.trials_ms, PHASES[m.method], m.batch_size) for m in measurements
+    ]
+    weights = method_weight_bytes(pair, bridge)
+    ratios = [
+        {
+            "batch_size": size,
+            **speed_ratios({m.method: m.trials_ms for m in measurements if m.batch_size == size}),
+        }
+        for size in settings.batch_sizes
+    ]
+    record = {
+        "schema_version": 1,
+        "kind": "latency",
+        "mode": mode,
+        "pair": pair.identity(),
+        "protocol": cfg.protocol,
+        "dataset": cfg.dataset,
+        "soft_tokens": cfg.soft_tokens,
+        "source_layer": cfg.source_layer,
+        "config": cfg.to_dict(),
+        "settings": settings_block(settings, len(examples), harness.answer_suffix),
+        "device": device_name(device),
+        "dtypes": {"lm": str(lm_dtype(device)), "bridge": str(bridge_dtype(cfg, device))},
+        "memory_measure": memory.description,
+        # CPU timings on a shared machine depend on what else runs; this lets a reader judge.
+        "host": {
+            "cpu_count": os.cpu_count() or 0,
+            "torch_threads": torch.get_num_threads(),
+            "load_average_1m_before": load_before,
+            "load_average_1m_after": os.getloadavg()[0],
+        },
+        "parameters": parameter_counts(pair, bridge),
+        "weights_bytes": weights,
+        "results": result_rows(measurements, summaries, weights),
+        "ratios": ratios,
+        "timings": {"wall_s": time.perf_counter() - clock, "load_s": load_s},
+        "provenance": collect_provenance(
+            config_sha256=cfg.digest(),
+            started_at=started_at,
+            ended_at=utc_now(),
+            device=device_name(device),
+        ),
+    }
+    write_latency(args.out, record)
+    log.info("wrote %s", args.out)
+    return 0

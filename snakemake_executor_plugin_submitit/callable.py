@@ -55,8 +55,15 @@ class SnakemakeJobCommand:
         # failure for a job that SLURM is about to requeue. So: note it, outlive the command,
         # and wait for SLURM's SIGKILL. (This replaces submitit's handler, which only logs.)
         self._terminated = False
-        if threading.current_thread() is threading.main_thread():  # as under submitit
-            signal.signal(signal.SIGTERM, self._on_sigterm)
+        main_thread = threading.current_thread() is threading.main_thread()  # as under submitit
+        previous = signal.signal(signal.SIGTERM, self._on_sigterm) if main_thread else None
+        try:
+            return self._run(started)
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
+
+    def _run(self, started: float) -> dict[str, Any]:
         restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
         print(f"[submitit-plugin] running (SLURM restart {restarts}): {self.command}", flush=True)
         self._process = subprocess.Popen(

@@ -252,6 +252,7 @@ def test_callable_runs_the_command_in_the_workdir_with_the_given_environment(tmp
                                   str(tmp_path), 0)  # fmt: skip
     assert command()["returncode"] == 0
     assert (tmp_path / "out.txt").read_text() == "42\n"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # its SIGTERM handler is undone
     with pytest.raises(JobCommandFailed, match="exited with code 3"):
         SnakemakeJobCommand("exit 3", {}, str(tmp_path), 0)()
 

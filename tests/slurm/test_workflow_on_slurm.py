@@ -176,7 +176,10 @@ def test_profile_runs_the_tiny_workflow_end_to_end_with_gpu_gres_and_readable_na
 def test_time_limit_signals_checkpoints_requeues_and_resumes(slurm_cluster, tmp_path):
     """(a) A 2-minute limit, USR2 60 s before it: the run checkpoints, requeues itself under
     the same job id, resumes where it stopped, and Snakemake sees one job that succeeds."""
-    steps = 700  # ~0.15 s/step: longer than one 2-minute segment can hold after the signal
+    # USR2 comes at most ~60 s into each 2-minute segment (the controller checks every 30 s).
+    # 1800 tiny steps take ~90 s on an idle 2-core machine (0.05 s/step), so at least one
+    # requeue always happens; a loaded machine just needs more segments (at most 10).
+    steps = 1800
     write_config(tmp_path, steps=steps, seeds=[42])
     limits = ("train_bridge:runtime=2", "train_bridge:slurm_signal_delay_s=60")
     proc = snakemake(tmp_path, limits, timeout=900)

@@ -223,7 +223,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from telepathy.checkpoint import CheckpointError, check_matches, load_checkpoint
     from telepathy.config import RunConfig
     from telepathy.evaluate import evaluate_examples
-    from telepathy.records import build_record, write_record
+    from telepathy.records import build_record, log_eval_summary, write_record
     from telepathy.results.provenance import utc_now
     from telepathy.results.validate import ids_digest
     from telepathy.runtime import build_bridge
@@ -277,16 +277,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         },
     )
     write_record(args.result, record)
-    m = report.metrics
-    log.info(
-        "%s: accuracy %.4f (lenient %.4f), invalid %.3f on %d items, %.1f s",
-        record["run_id"],
-        m["accuracy"],
-        m["accuracy_lenient"],
-        m["invalid_rate"],
-        m["n_examples"],
-        report.eval_s,
-    )
+    log_eval_summary(record["run_id"], report.metrics, report.eval_s)
     return 0
 
 

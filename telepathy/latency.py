@@ -207,12 +207,14 @@ class LatencyHarness:
             },
         )
 
-    def run_direct_text(self, batch: Sequence[Example], timer: PhaseTimer) -> RunOutput:
-        """The receiver alone reads the sender's prompt text plus the answer prompt."""
-        texts = [self.framing.sender_text(e) for e in batch]
+    def _receiver_answers(
+        self, texts: list[str], timer: PhaseTimer, input_phase: str
+    ) -> tuple[list[list[int]], torch.Tensor]:
+        """The receiver reads each text plus the answer prompt and decodes the fixed answer;
+        building its input is timed as `input_phase`."""
         rows = self._receiver_rows(texts)
         ids, mask = left_pad(rows, self.framing.eos_id, self.device)  # (B, T)
-        timer.lap("tokenize")
+        timer.lap(input_phase)
         answer = greedy_decode(
             self.pair.receiver.model,
             timer,
@@ -221,6 +223,12 @@ class LatencyHarness:
             n_new=self.settings.decode_tokens,
             phase_prefix="receiver",
         )
+        return rows, answer
+
+    def run_direct_text(self, batch: Sequence[Example], timer: PhaseTimer) -> RunOutput:
+        """The receiver alone reads the sender's prompt text plus the answer prompt."""
+        texts = [self.framing.sender_text(e) for e in batch]
+        rows, answer = self._receiver_answers(texts, timer, "tokenize")
         n_text = [len(r) - len(self.suffix_ids) for r in rows]
         return RunOutput(
             {"answer": answer},
@@ -248,17 +256,7 @@ class LatencyHarness:
         )  # (B, M)
         decoded = sender_tokenizer.batch_decode(summary, skip_special_tokens=True)
         texts = [t.strip() for t in decoded]
-        rows = self._receiver_rows(texts)
-        ids, mask = left_pad(rows, self.framing.eos_id, self.device)  # (B, T')
-        timer.lap("relay_handoff")
-        answer = greedy_decode(
-            self.pair.receiver.model,
-            timer,
-            input_ids=ids,
-            attention_mask=mask,
-            n_new=self.settings.decode_tokens,
-            phase_prefix="receiver",
-        )
+        rows, answer = self._receiver_answers(texts, timer, "relay_handoff")
         n_summary = [len(r) - len(self.suffix_ids) for r in rows]
         return RunOutput(
             {"summary": summary, "answer": answer},

@@ -96,3 +96,18 @@ def write_record(path: Path, record: dict[str, Any]) -> None:
             f"refusing to write {path}: the record fails its schema: " + "; ".join(problems)
         )
     atomic_write_json(path, record)
+
+
+def log_eval_summary(run_id: str, metrics: dict[str, Any], seconds: float) -> None:
+    """The one-line result every evaluation (bridge or baseline) logs."""
+    import logging
+
+    logging.getLogger("telepathy").info(
+        "%s: accuracy %.4f (lenient %.4f), invalid %.3f on %d items, %.1f s",
+        run_id,
+        metrics["accuracy"],
+        metrics["accuracy_lenient"],
+        metrics["invalid_rate"],
+        metrics["n_examples"],
+        seconds,
+    )

@@ -34,7 +34,7 @@ from telepathy.data import DatasetSpec, Example, LocalFiles, get_dataset, load_e
 from telepathy.evaluate import score_predictions
 from telepathy.lms import LoadedLM, load_lm
 from telepathy.pairs import get_pair
-from telepathy.records import write_record
+from telepathy.records import log_eval_summary, write_record
 from telepathy.results.provenance import utc_now
 
 log = logging.getLogger("telepathy")
@@ -334,14 +334,5 @@ def run_baseline_command(
         utc_now(),
     )
     write_record(args.result, record)
-    m = outcome.metrics
-    log.info(
-        "%s: accuracy %.4f (lenient %.4f), invalid %.3f on %d items, %.1f s",
-        record["run_id"],
-        m["accuracy"],
-        m["accuracy_lenient"],
-        m["invalid_rate"],
-        m["n_examples"],
-        timings["wall_s"],
-    )
+    log_eval_summary(record["run_id"], outcome.metrics, timings["wall_s"])
     return 0

@@ -170,6 +170,41 @@ def test_text_batches_put_loss_where_each_method_wants_it(tiny_pair):
     assert prompt_text(framing, items[0]) == f"{filled}\n{cfg.primer}"
 
 
+def test_text_prompt_tuning_learns_answers_only_and_lora_the_whole_sequence(
+    tiny_pair, model_cache, tmp_path, monkeypatch
+):
+    """Prompt tuning keeps the bridge's answer-only loss (§5.5); LoRA's original also trained
+    on the prompt tokens (§5.7)."""
+    seen: dict[str, list] = {"pt": [], "lora": []}
+
+    def spy(key):
+        def wrapped(framing, examples, embed, **kwargs):
+            seen[key].append(kwargs.get("loss_on"))
+            return receiver_batch(framing, examples, embed, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr("telepathy.baselines.prompt_tuning.receiver_batch", spy("pt"))
+    monkeypatch.setattr("telepathy.baselines.lora.receiver_batch", spy("lora"))
+    pair = receiver_only(tiny_pair)
+    cfg, framing, train, _ = setup(pair, steps=1)
+    train_pt("prompt_tuning", pair, cfg, framing, train, tmp_path / "p")
+    lora_pair = LoadedPair(tiny_pair.spec, None, fresh_receiver(model_cache), pair.device)
+    train_lora(
+        cfg,
+        lora_pair,
+        framing,
+        train,
+        [],
+        settings=LoraSettings(),
+        schedule_name="bridge",
+        checkpoint_path=tmp_path / "l.ckpt",
+        metrics_path=tmp_path / "l.jsonl",
+        progress=False,
+    )
+    assert seen == {"pt": ["answer"], "lora": ["prompt_and_answer"]}
+
+
 def test_left_padded_batch_generates_what_each_row_generates_alone(tiny_pair):
     _, framing, _, evaluation = setup(receiver_only(tiny_pair))
     model = tiny_pair.receiver.model
@@ -232,11 +267,14 @@ def test_lora_method_schedule_is_the_originals():
     settings = LoraSettings()
     assert (settings.rank, settings.alpha, settings.dropout) == (8, 16, 0.05)
     assert settings.target_modules == ("q_proj", "v_proj")
+    assert settings.loss_on == "prompt_and_answer"  # §5.7: prompt tokens carry loss too
     schedule, n_train = lora_schedule(settings, cfg, 4000, "method")
     assert n_train == 2000 and schedule.steps == 3 * 500  # 3 epochs of 2,000 at batch 4
     assert (schedule.lr, schedule.batch_size, schedule.grad_clip) == (1e-4, 4, None)
     assert lora_schedule(settings, cfg, 64, "method") == (replace(schedule, steps=48), 64)
     assert lora_schedule(settings, cfg, 64, "bridge") == (Schedule.of(cfg), 64)
+    with_quick_evals = tiny_config(eval_every=50)
+    assert lora_schedule(settings, with_quick_evals, 4000, "method")[0].eval_every == 500
 
 
 def test_lora_resumed_after_a_signal_ends_with_the_same_adapters(tiny_pair, model_cache, tmp_path):

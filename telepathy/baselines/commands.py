@@ -14,7 +14,6 @@ checks run before any data or model loads.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -230,9 +229,9 @@ def cmd_train_baseline(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     quick = eval_examples[: cfg.quick_eval_n]
+    eval_options = dict(batch_size=args.batch_size, progress=not args.no_progress)
     if args.method == "lora":
-        from telepathy.baselines.lora import LoraSettings, evaluate_lora, train_lora
-        from telepathy.baselines.receiver_inputs import describe_text_input
+        from telepathy.baselines.lora import LoraSettings, describe_lora, evaluate_lora, train_lora
 
         settings = LoraSettings()
         outcome = train_lora(
@@ -245,20 +244,11 @@ def cmd_train_baseline(args: argparse.Namespace) -> int:
             schedule_name=lora_schedule_name,
             **common,
         )
-        report = evaluate_lora(
-            outcome.model,
-            framing,
-            eval_examples,
-            batch_size=args.batch_size,
-            progress=not args.no_progress,
-        )
-        loop, n_train = outcome.loop, outcome.n_train_examples
+        report = evaluate_lora(outcome.model, framing, eval_examples, **eval_options)
         trainable = sum(p.numel() for p in outcome.model.parameters() if p.requires_grad)
         method_hyper = {
-            "lora": dataclasses.asdict(settings),
-            "lora_schedule": lora_schedule_name,
-            "schedule": dataclasses.asdict(outcome.schedule),
-            "receiver_text": describe_text_input(framing, None),
+            **describe_lora(framing, settings, outcome),
+            "schedule_name": lora_schedule_name,
         }
         soft_tokens = None
     else:
@@ -267,30 +257,20 @@ def cmd_train_baseline(args: argparse.Namespace) -> int:
             evaluate_prompt_tuning,
             train_prompt_tuning,
         )
-        from telepathy.train import Schedule
 
         outcome = train_prompt_tuning(
             args.method, cfg, pair, framing, train_examples, quick, **common
         )
         report = evaluate_prompt_tuning(
-            args.method,
-            outcome.prompt,
-            pair,
-            framing,
-            eval_examples,
-            batch_size=args.batch_size,
-            progress=not args.no_progress,
+            args.method, outcome.prompt, pair, framing, eval_examples, **eval_options
         )
-        loop, n_train = outcome.loop, len(train_examples)
         trainable = count_parameters(outcome.prompt, trainable_only=True)
         method_hyper = {
-            "framing": describe_prompt_tuning(args.method, framing),
-            "schedule": dataclasses.asdict(Schedule.of(cfg)),
-            "output_scale_init": outcome.output_scale_init,
-            "receiver_embedding_median_rms": outcome.embedding_rms,
-            "soft_prompt_init_std": 0.02,
+            **describe_prompt_tuning(args.method, framing, outcome),
+            "n_train_examples": len(train_examples),
         }
         soft_tokens = cfg.soft_tokens
+    loop = outcome.loop
     _write_eval_record(
         args,
         cfg=cfg,
@@ -298,7 +278,7 @@ def cmd_train_baseline(args: argparse.Namespace) -> int:
         method=args.method,
         report=report,
         eval_desc=eval_desc,
-        hyperparameters={**method_hyper, "n_train_examples": n_train},
+        hyperparameters=method_hyper,
         metrics=_train_metrics(loop),
         timings={
             "wall_s": time.perf_counter() - clock,
@@ -371,10 +351,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
         LOGISTIC_MAX_ITER,
         TRAIN_FIRST_N,
         probe_layers,
+        probe_report,
         run_probe,
     )
     from telepathy.data import get_dataset
-    from telepathy.evaluate import EvalReport, score_outputs
     from telepathy.pairs import get_pair
     from telepathy.results.provenance import utc_now
 
@@ -402,17 +382,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         progress=not args.no_progress,
     )
-    words = [framing.answer_word(name) for name in spec.label_names]
-    per_layer: dict[int, tuple[dict, list]] = {}
-    for layer in layers:
-        raw = [words[i] for i in outcome.eval_predictions[layer]]  # the probe's "output"
-        per_layer[layer] = score_outputs(framing, eval_examples, raw)
-    metrics, samples = per_layer[cfg.source_layer]  # the record's layer: the bridge's
-    for i, sample in enumerate(samples):
-        sample["extra"] = {f"correct_layer_{L}": per_layer[L][1][i]["correct"] for L in layers}
-    report = EvalReport(metrics, samples, outcome.extract_s + outcome.fit_s)
-    layer_metrics = {f"accuracy_layer_{L}": per_layer[L][0]["accuracy"] for L in layers}
-    layer_metrics |= {f"train_accuracy_layer_{L}": outcome.train_accuracy[L] for L in layers}
+    report, layer_metrics = probe_report(framing, eval_examples, outcome, cfg.source_layer)
     _write_eval_record(
         args,
         cfg=cfg,

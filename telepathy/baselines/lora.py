@@ -24,7 +24,11 @@ from typing import Any
 
 import torch
 
-from telepathy.baselines.receiver_inputs import evaluate_generator, receiver_batch
+from telepathy.baselines.receiver_inputs import (
+    describe_text_input,
+    evaluate_generator,
+    receiver_batch,
+)
 from telepathy.config import RunConfig
 from telepathy.data import Example
 from telepathy.evaluate import EvalReport, generate_from_embeds
@@ -73,8 +77,9 @@ def lora_schedule(
     if which != "method":
         raise ValueError(f"LoRA schedule must be one of {LORA_SCHEDULES}, got {which!r}")
     n_train = min(settings.train_first_n, n_available)
+    steps_per_epoch = math.ceil(n_train / settings.batch_size)
     schedule = Schedule(
-        steps=settings.epochs * math.ceil(n_train / settings.batch_size),  # whole epochs
+        steps=settings.epochs * steps_per_epoch,  # whole epochs
         batch_size=settings.batch_size,
         grad_accum=1,
         drop_last=False,
@@ -82,7 +87,9 @@ def lora_schedule(
         weight_decay=settings.weight_decay,
         grad_clip=None,
         seed=cfg.seed,
-        eval_every=cfg.eval_every,
+        # once per epoch when the run asks for quick evals: the config's interval is sized for
+        # the bridge's steps, and 1,500 steps at that interval would spend more time evaluating
+        eval_every=steps_per_epoch if cfg.eval_every else 0,
         checkpoint_every=cfg.checkpoint_every,
     )
     return schedule, n_train
@@ -201,3 +208,13 @@ def train_lora(
         n_train_examples=n_train,
         train_wall_s=time.perf_counter() - started,
     )
+
+
+def describe_lora(framing: Framing, settings: LoraSettings, outcome: LoraOutcome) -> dict[str, Any]:
+    """The adapter, the schedule that ran and what the receiver read, for the result file."""
+    return {
+        "lora": dataclasses.asdict(settings),
+        "schedule": dataclasses.asdict(outcome.schedule),
+        "receiver_text": describe_text_input(framing, None),
+        "n_train_examples": outcome.n_train_examples,
+    }

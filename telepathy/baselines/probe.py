@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from telepathy.data import Example
+from telepathy.evaluate import EvalReport, score_outputs
 from telepathy.framing import Framing
 from telepathy.lms import LoadedLM
 from telepathy.pairs import scale_layer
@@ -147,3 +148,25 @@ def run_probe(
         extract_s=extract_s,
         fit_s=fit_s,
     )
+
+
+def probe_report(
+    framing: Framing, eval_examples: Sequence[Example], outcome: ProbeOutcome, reported_layer: int
+) -> tuple[EvalReport, dict[str, float]]:
+    """Score every layer's predictions as the bridge's eval scores text.
+
+    Returns the report of `reported_layer` (its samples carry each layer's correctness in
+    `extra`, so McNemar can pair any layer) and accuracy_layer_L / train_accuracy_layer_L.
+    """
+    words = [framing.answer_word(name) for name in framing.spec.label_names]
+    scored = {
+        # the probe's "output" is the label word of its class: parsed, it is that class
+        layer: score_outputs(framing, eval_examples, [words[i] for i in predictions])
+        for layer, predictions in outcome.eval_predictions.items()
+    }
+    metrics, samples = scored[reported_layer]
+    for i, sample in enumerate(samples):
+        sample["extra"] = {f"correct_layer_{L}": scored[L][1][i]["correct"] for L in scored}
+    per_layer = {f"accuracy_layer_{L}": scored[L][0]["accuracy"] for L in scored}
+    per_layer |= {f"train_accuracy_layer_{L}": acc for L, acc in outcome.train_accuracy.items()}
+    return EvalReport(metrics, samples, outcome.extract_s + outcome.fit_s), per_layer

@@ -18,6 +18,7 @@ construction and its gradient 0.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -211,14 +212,25 @@ def train_prompt_tuning(
     )
 
 
-def describe_prompt_tuning(method: str, framing: Framing) -> dict[str, object]:
-    """What the receiver reads under each variant, for the result file."""
+def describe_prompt_tuning(
+    method: str, framing: Framing, outcome: PromptTuningOutcome
+) -> dict[str, object]:
+    """What the receiver reads under each variant and how the prompt trained, for the result."""
     _check_method(method)
     if method == "prompt_tuning_control":
-        return {
+        receiver_input = {
             **framing.describe(),
             "sender_template": None,
             "receiver_input": "primer ++ K learned vectors (the bridge's slot); no input text",
             "sender_truncation": None,
         }
-    return describe_text_input(framing, framing.cfg.soft_tokens)
+    else:
+        receiver_input = describe_text_input(framing, framing.cfg.soft_tokens)
+    return {
+        "framing": receiver_input,
+        "schedule": dataclasses.asdict(Schedule.of(framing.cfg)),
+        "output_scale_init": outcome.output_scale_init,
+        "receiver_embedding_median_rms": outcome.embedding_rms,
+        "soft_prompt_init_std": LATENT_INIT_STD,
+        "diversity_weight": 0.0,  # constant prompt: batch similarity is 1 by construction
+    }

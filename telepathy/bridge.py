@@ -116,9 +116,19 @@ class PerceiverBridge(nn.Module):
             latents = block(latents, states, padding)
         latents32 = latents.float()
         pre_norm_variance = latents32.var(dim=(0, 1), unbiased=False).mean().detach()
-        rms = latents32.pow(2).mean(dim=-1, keepdim=True).add(RMS_EPS).sqrt()  # (B, K, 1)
-        soft = (latents32 / rms).to(dtype) * self.output_scale  # (B, K, d_receiver)
+        soft = unit_rms(latents32).to(dtype) * self.output_scale  # (B, K, d_receiver)
         return BridgeOutput(soft_tokens=soft, pre_norm_variance=pre_norm_variance)
+
+
+def unit_rms(vectors: torch.Tensor) -> torch.Tensor:
+    """Rescale every vector along the last dim to RMS 1 (method.md §1.1 step 5), in fp32.
+
+    Shared by the bridge's output head, prompt tuning's identical head (§5.5) and the noise
+    control, so all three put their soft tokens on the same scale.
+    """
+    vectors = vectors.float()
+    rms = vectors.pow(2).mean(dim=-1, keepdim=True).add(RMS_EPS).sqrt()  # (..., 1)
+    return vectors / rms
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:

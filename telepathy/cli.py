@@ -199,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", type=Path, help="also write the text table here")
     p.set_defaults(func=commands.cmd_gpu_usage)
 
+    # ----- trained baselines and controls (telepathy/baselines): train-baseline, eval-noise, probe
+    from telepathy.baselines.commands import add_baseline_commands
+
+    add_baseline_commands(sub, _add_run_identity, _add_runtime)
+    # ----- end of trained baselines and controls
+
     p = sub.add_parser("validate-results", help="check result JSON files against the schema")
     p.add_argument("paths", nargs="+", type=Path, help="files or directories")
     p.set_defaults(func=commands.cmd_validate_results)

@@ -38,6 +38,32 @@ class EvalReport:
     eval_s: float
 
 
+def generate_from_embeds(
+    model: Any, framing: Framing, embeds: torch.Tensor, attention_mask: torch.Tensor
+) -> list[str]:
+    """Greedy continuations of receiver input embeddings, decoded without special tokens.
+
+    Args:
+        model: the receiver (or the receiver with adapters) to generate with.
+        embeds: (B, L, d) receiver inputs; ragged rows must be left-padded, masked with 0 in
+            attention_mask (B, L) (generate derives position ids from the mask).
+    """
+    from transformers import GenerationConfig
+
+    generation = GenerationConfig(
+        max_new_tokens=framing.cfg.max_new_tokens,
+        do_sample=False,
+        num_beams=1,
+        eos_token_id=framing.eos_id,
+        pad_token_id=framing.eos_id,
+    )
+    new_tokens = model.generate(
+        inputs_embeds=embeds, attention_mask=attention_mask, generation_config=generation
+    )  # (B, <= max_new_tokens): with inputs_embeds only new tokens come back
+    decoded = framing.receiver_tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+    return [text.strip() for text in decoded]
+
+
 def generate_texts(
     bridge: PerceiverBridge,
     pair: LoadedPair,
@@ -48,16 +74,6 @@ def generate_texts(
     progress: bool = False,
 ) -> list[str]:
     """Greedy receiver outputs for each example, decoded without special tokens and stripped."""
-    from transformers import GenerationConfig
-
-    tokenizer = pair.receiver.tokenizer
-    generation = GenerationConfig(
-        max_new_tokens=framing.cfg.max_new_tokens,
-        do_sample=False,
-        num_beams=1,
-        eos_token_id=framing.eos_id,
-        pad_token_id=framing.eos_id,
-    )
     embed = pair.receiver.model.get_input_embeddings()
     outputs: list[str] = []
     was_training = bridge.training
@@ -76,12 +92,7 @@ def generate_texts(
             soft = bridge(states, sender_in.attention_mask).soft_tokens  # (B, K, d_receiver)
             prefix = framing.receiver_prefix(soft, embed)  # (B, P + K, d_receiver)
             mask = torch.ones(prefix.shape[:2], dtype=torch.long, device=prefix.device)
-            new_tokens = pair.receiver.model.generate(
-                inputs_embeds=prefix, attention_mask=mask, generation_config=generation
-            )  # (B, <= max_new_tokens): with inputs_embeds only new tokens come back
-            outputs.extend(
-                t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-            )
+            outputs.extend(generate_from_embeds(pair.receiver.model, framing, prefix, mask))
     bridge.train(was_training)
     return outputs
 

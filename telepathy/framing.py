@@ -35,21 +35,30 @@ class Framing:
     """Sender prompt, truncation, receiver primer, soft-token placement and answer format."""
 
     def __init__(
-        self, cfg: RunConfig, spec: DatasetSpec, sender_tokenizer: Any, receiver_tokenizer: Any
+        self,
+        cfg: RunConfig,
+        spec: DatasetSpec,
+        sender_tokenizer: Any | None,
+        receiver_tokenizer: Any | None,
     ) -> None:
+        """A tokenizer is None when the run never loads that LM (the receiver-only baselines,
+        the sender-only probe); that side's methods must then not be called."""
         self.cfg = cfg
         self.spec = spec
         self.sender_tokenizer = sender_tokenizer
         self.receiver_tokenizer = receiver_tokenizer
-        # Right padding with an attention mask, once here rather than on every batch.
-        self.sender_tokenizer.padding_side = "right"
-        # No special tokens: the receiver sequence starts with the primer, not BOS (§2.1).
-        self.primer_ids: list[int] = receiver_tokenizer(
-            cfg.primer, add_special_tokens=False
-        ).input_ids
-        self.eos_id: int = receiver_tokenizer.eos_token_id
-        if self.eos_id is None:
-            raise ValueError("the receiver tokenizer has no EOS token; answers must end with one")
+        if sender_tokenizer is not None:
+            # Right padding with an attention mask, once here rather than on every batch.
+            sender_tokenizer.padding_side = "right"
+        self.primer_ids: list[int] = []
+        if receiver_tokenizer is not None:
+            # No special tokens: the receiver sequence starts with the primer, not BOS (§2.1).
+            self.primer_ids = receiver_tokenizer(cfg.primer, add_special_tokens=False).input_ids
+            self.eos_id: int = receiver_tokenizer.eos_token_id
+            if self.eos_id is None:
+                raise ValueError(
+                    "the receiver tokenizer has no EOS token; answers must end with one"
+                )
 
     # ------------------------------------------------------------------ labels and answers
 
@@ -91,13 +100,19 @@ class Framing:
 
     def sender_text(self, example: Example) -> str:
         """The sender prompt, its variable field first truncated to sender_max_tokens tokens."""
+        return self.template_text(example, self.sender_tokenizer)
+
+    def template_text(self, example: Example, tokenizer: Any) -> str:
+        """sender_template filled with the example, its variable field truncated to
+        sender_max_tokens tokens of `tokenizer` (baselines where the receiver reads the text
+        use the same wording with the receiver's tokenizer, pitfall 2)."""
         fields = dict(example.fields)
         field = self.cfg.truncate_field
-        ids = self.sender_tokenizer(fields[field], add_special_tokens=False).input_ids
+        ids = tokenizer(fields[field], add_special_tokens=False).input_ids
         if len(ids) > self.cfg.sender_max_tokens:
-            # One rule in sender tokens for train, eval and latency (pitfall 21), applied to the
+            # One rule in tokens for train, eval and latency (pitfall 21), applied to the
             # content so the template's question to the sender is never cut off.
-            fields[field] = self.sender_tokenizer.decode(ids[: self.cfg.sender_max_tokens])
+            fields[field] = tokenizer.decode(ids[: self.cfg.sender_max_tokens])
         return self.cfg.sender_template.format(**fields)
 
     def sender_batch(self, examples: Sequence[Example], device: torch.device) -> SenderBatch:

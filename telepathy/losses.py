@@ -35,3 +35,18 @@ def batch_similarity(soft_tokens: torch.Tensor) -> torch.Tensor:
     sims = flat @ flat.T  # (B, B)
     off_diagonal = sims.sum() - sims.diagonal().sum()
     return off_diagonal / (batch * (batch - 1))
+
+
+def next_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy in fp32 where labels != -100 (position t predicts t + 1).
+
+    For receiver inputs whose loss positions differ per row (a text prompt of varying length);
+    the bridge, whose answers all start at P + K, uses answer_lm_loss.
+
+    Args:
+        logits: (B, L, V) for every input position; labels: (B, L), -100 where no loss.
+    """
+    shifted = logits[:, :-1].float()  # (B, L - 1, V): position t predicts token t + 1
+    return F.cross_entropy(
+        shifted.reshape(-1, shifted.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100
+    )

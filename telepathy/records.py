@@ -27,16 +27,21 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
-def parameter_counts(pair: LoadedPair, bridge: torch.nn.Module) -> dict[str, int]:
-    """Parameter counts taken from the modules themselves (pitfall 22)."""
-    return {
-        "bridge_trainable": count_parameters(bridge, trainable_only=True),
-        "bridge_total": count_parameters(bridge),
-        "sender_total": count_parameters(pair.sender.model),
-        "receiver_total": count_parameters(pair.receiver.model),
-        "sender_trainable": count_parameters(pair.sender.model, trainable_only=True),
-        "receiver_trainable": count_parameters(pair.receiver.model, trainable_only=True),
+def parameter_counts(pair: LoadedPair, bridge: torch.nn.Module | None) -> dict[str, int | None]:
+    """Parameter counts taken from the modules themselves (pitfall 22).
+
+    bridge None: a method without a bridge (0). An LM the run never loaded: null.
+    """
+    counts: dict[str, int | None] = {
+        "bridge_trainable": 0 if bridge is None else count_parameters(bridge, trainable_only=True),
+        "bridge_total": 0 if bridge is None else count_parameters(bridge),
     }
+    for role, lm in (("sender", pair.sender), ("receiver", pair.receiver)):
+        counts[f"{role}_total"] = None if lm is None else count_parameters(lm.model)
+        counts[f"{role}_trainable"] = (
+            None if lm is None else count_parameters(lm.model, trainable_only=True)
+        )
+    return counts
 
 
 def run_id(cfg: RunConfig, kind: str, method: str = "bridge") -> str:
@@ -52,7 +57,7 @@ def build_record(
     kind: str,
     cfg: RunConfig,
     pair: LoadedPair,
-    bridge: torch.nn.Module,
+    bridge: torch.nn.Module | None,
     hyperparameters: dict[str, Any],
     metrics: dict[str, Any],
     timings: dict[str, float],
@@ -60,8 +65,13 @@ def build_record(
     ended_at: datetime,
     extra: dict[str, Any] | None = None,
     method: str = "bridge",
+    method_trainable: int | None = None,
 ) -> dict[str, Any]:
-    """One result record in the shape of run_result.v1.schema.json."""
+    """One result record in the shape of run_result.v1.schema.json.
+
+    method_trainable: parameters the method itself trains when they are not a bridge's
+    (soft prompt, LoRA adapters, probe); recorded as parameters.method_trainable.
+    """
     record: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id(cfg, kind, method),
@@ -76,7 +86,8 @@ def build_record(
         "hyperparameters": hyperparameters,
         "metrics": metrics,
         "timings": {k: round(float(v), 6) for k, v in timings.items()},
-        "parameters": parameter_counts(pair, bridge),
+        "parameters": parameter_counts(pair, bridge)
+        | ({} if method_trainable is None else {"method_trainable": method_trainable}),
         "provenance": collect_provenance(
             config_sha256=cfg.digest(),
             started_at=started_at,

@@ -18,11 +18,16 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class LoadedPair:
-    """Both frozen LMs of a pair on one device."""
+    """The frozen LMs of a pair on one device.
+
+    A side is None only when the run never loads it (receiver-only baselines such as prompt
+    tuning, LoRA and the noise control; the sender-only linear probe); its revision is then
+    recorded as null.
+    """
 
     spec: PairSpec
-    sender: LoadedLM
-    receiver: LoadedLM
+    sender: LoadedLM | None
+    receiver: LoadedLM | None
     device: torch.device
 
     def identity(self) -> dict[str, str | None]:
@@ -31,27 +36,41 @@ class LoadedPair:
             "name": self.spec.name,
             "sender_id": self.spec.sender.model_id,
             "receiver_id": self.spec.receiver.model_id,
-            "sender_revision": self.sender.revision,
-            "receiver_revision": self.receiver.revision,
+            "sender_revision": self.sender.revision if self.sender else None,
+            "receiver_revision": self.receiver.revision if self.receiver else None,
         }
 
 
-def load_pair(name: str, device: torch.device, cache_root: Path | None = None) -> LoadedPair:
-    """Load and freeze a pair's sender and receiver."""
+PAIR_ROLES = ("sender", "receiver")
+
+
+def load_pair(
+    name: str,
+    device: torch.device,
+    cache_root: Path | None = None,
+    roles: tuple[str, ...] = PAIR_ROLES,
+) -> LoadedPair:
+    """Load and freeze a pair's sender and receiver (or only the `roles` a run needs)."""
+    unknown = sorted(set(roles) - set(PAIR_ROLES))
+    if unknown or not roles:
+        raise ValueError(f"roles must be a non-empty subset of {PAIR_ROLES}, got {roles!r}")
     spec = get_pair(name)
-    sender = load_lm(spec.sender, device=device, cache_root=cache_root, pair_name=name)
-    receiver = load_lm(spec.receiver, device=device, cache_root=cache_root, pair_name=name)
-    if sender.n_layers != spec.sender.n_layers:
+    loaded = {
+        role: load_lm(getattr(spec, role), device=device, cache_root=cache_root, pair_name=name)
+        for role in PAIR_ROLES
+        if role in roles
+    }
+    sender, receiver = loaded.get("sender"), loaded.get("receiver")
+    if sender is not None and sender.n_layers != spec.sender.n_layers:
         raise RuntimeError(
             f"{spec.sender.key} has {sender.n_layers} blocks, the registry says "
             f"{spec.sender.n_layers}; fix pairs.py so layer checks stay right"
         )
     log.info(
-        "loaded pair %s on %s: sender %.2f s, receiver %.2f s",
+        "loaded pair %s on %s: %s",
         name,
         device,
-        sender.load_seconds,
-        receiver.load_seconds,
+        ", ".join(f"{role} {lm.load_seconds:.2f} s" for role, lm in loaded.items()),
     )
     return LoadedPair(spec, sender, receiver, device)
 

@@ -12,6 +12,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/prepare.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/baselines.smk"
+include: "workflow/rules/latency.smk"
 include: "workflow/rules/merge.smk"
 include: "workflow/rules/accounting.smk"
 
@@ -24,7 +26,8 @@ localrules:
     gpu_usage,
 
 
-# Every table and figure of the paper; grows as tables arrive (for now: the merged run table).
+# Every table and figure of the paper; grows as tables arrive (for now: the merged run table,
+# with every bridge, ablation and baseline run, and the latency benchmarks).
 rule all_paper_tables:
     input:
         runs=f"results/{PROTOCOL}/runs.csv",

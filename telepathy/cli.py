@@ -160,9 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--run",
         action="append",
         default=[],
-        required=True,
-        metavar="PROTOCOL,PAIR,DATASET,K,LAYER,SEED,TRAIN_JSON,EVAL_JSON",
-        help="one expected run (repeatable); absent files make the row 'missing'",
+        metavar="PROTOCOL,PAIR,DATASET,ARCH,K,LAYER,SEED,STUDIES,TRAIN_JSON,EVAL_JSON",
+        help="one expected bridge run (repeatable); STUDIES is +-joined (main+soft_tokens); "
+        "absent files make the row 'missing'",
+    )
+    p.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="PROTOCOL,METHOD,PAIR,DATASET,SEED,EVAL_JSON",
+        help="one expected baseline run (repeatable)",
     )
     p.add_argument("--output", type=Path, required=True, help="output: CSV, one row per run")
     p.set_defaults(func=commands.cmd_merge_runs)

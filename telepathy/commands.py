@@ -314,22 +314,33 @@ def cmd_merge_runs(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from telepathy.atomic import atomic_write_text
-    from telepathy.merge import COLUMNS, missing_runs, parse_run_spec, run_row
+    from telepathy.merge import (
+        COLUMNS,
+        baseline_row,
+        missing_runs,
+        parse_baseline_spec,
+        parse_run_spec,
+        run_row,
+    )
     from telepathy.results.validate import validate_file
 
+    def load(path: Path) -> dict | None:
+        if not path.exists():
+            return None
+        problems = validate_file(path)
+        if problems:  # a malformed result is an error, never a silently dropped row
+            raise ValueError(f"malformed result file: {'; '.join(problems)}")
+        return json.loads(path.read_text())
+
+    if not args.run and not args.baseline:
+        raise ValueError("merge-runs needs at least one --run or --baseline")
     rows = []
     for spec in args.run:
         run = parse_run_spec(spec)
-        loaded = []
-        for path in (Path(run.train_result), Path(run.eval_result)):
-            if not path.exists():
-                loaded.append(None)
-                continue
-            problems = validate_file(path)
-            if problems:  # a malformed result is an error, never a silently dropped row
-                raise ValueError(f"malformed result file: {'; '.join(problems)}")
-            loaded.append(json.loads(path.read_text()))
-        rows.append(run_row(run, *loaded))
+        rows.append(run_row(run, load(Path(run.train_result)), load(Path(run.eval_result))))
+    for spec in args.baseline:
+        baseline = parse_baseline_spec(spec)
+        rows.append(baseline_row(baseline, load(Path(baseline.eval_result))))
     missing = missing_runs(rows)
     for run_id in missing:
         log.warning("missing run: %s", run_id)

@@ -13,8 +13,10 @@ COLUMNS = (
     "status",
     "protocol",
     "method",
+    "studies",
     "pair",
     "dataset",
+    "architecture",
     "soft_tokens",
     "source_layer",
     "seed",
@@ -32,7 +34,7 @@ COLUMNS = (
     "train_wall_s",
     "mean_step_s",
     "eval_wall_s",
-    "bridge_params",
+    "trainable_params",
     "config_sha256",
     "git_commit",
     "device",
@@ -44,34 +46,65 @@ COLUMNS = (
 
 @dataclass(frozen=True)
 class ExpectedRun:
-    """One run the grid asks for, and where its result files should be."""
+    """One bridge the grid asks for, the studies that use it, and where its results should be."""
 
     protocol: str
     pair: str
     dataset: str
+    architecture: str
     soft_tokens: int
     source_layer: int
     seed: int
+    studies: str  # "+"-joined: main, soft_tokens, source_layer, architecture, ...
     train_result: str
     eval_result: str
 
     @property
     def run_id(self) -> str:
         return (
-            f"bridge/{self.protocol}/{self.pair}/{self.dataset}/k{self.soft_tokens}"
-            f"/l{self.source_layer}/seed{self.seed}"
+            f"bridge/{self.protocol}/{self.pair}/{self.dataset}/{self.architecture}"
+            f"/k{self.soft_tokens}/l{self.source_layer}/seed{self.seed}"
         )
+
+
+@dataclass(frozen=True)
+class ExpectedBaseline:
+    """One baseline run the grid asks for, and where its eval result should be."""
+
+    protocol: str
+    method: str
+    pair: str
+    dataset: str
+    seed: int
+    eval_result: str
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.method}/{self.protocol}/{self.pair}/{self.dataset}/seed{self.seed}"
+
+
+RUN_SPEC = "protocol,pair,dataset,arch,k,layer,seed,studies,train_json,eval_json"
+BASELINE_SPEC = "protocol,method,pair,dataset,seed,eval_json"
 
 
 def parse_run_spec(spec: str) -> ExpectedRun:
-    """`protocol,pair,dataset,k,layer,seed,train.json,eval.json` -> ExpectedRun."""
+    """`protocol,pair,dataset,arch,k,layer,seed,studies,train.json,eval.json` -> ExpectedRun."""
     parts = spec.split(",")
-    if len(parts) != 8:
-        raise ValueError(
-            f"--run expects protocol,pair,dataset,k,layer,seed,train_json,eval_json; got {spec!r}"
-        )
-    protocol, pair, dataset, k, layer, seed, train, evaluation = parts
-    return ExpectedRun(protocol, pair, dataset, int(k), int(layer), int(seed), train, evaluation)
+    if len(parts) != len(RUN_SPEC.split(",")):
+        raise ValueError(f"--run expects {RUN_SPEC}; got {spec!r}")
+    protocol, pair, dataset, arch, k, layer, seed, studies, train, evaluation = parts
+    return ExpectedRun(
+        protocol, pair, dataset, arch, int(k), int(layer), int(seed), studies, train, evaluation
+    )
+
+
+def parse_baseline_spec(spec: str) -> ExpectedBaseline:
+    """`protocol,method,pair,dataset,seed,eval.json` -> ExpectedBaseline."""
+    parts = spec.split(",")
+    if len(parts) != len(BASELINE_SPEC.split(",")):
+        raise ValueError(f"--baseline expects {BASELINE_SPEC}; got {spec!r}")
+    protocol, method, pair, dataset, seed, evaluation = parts
+    return ExpectedBaseline(protocol, method, pair, dataset, int(seed), evaluation)
 
 
 def run_row(
@@ -83,8 +116,10 @@ def run_row(
         run_id=run.run_id,
         protocol=run.protocol,
         method="bridge",
+        studies=run.studies,
         pair=run.pair,
         dataset=run.dataset,
+        architecture=run.architecture,
         soft_tokens=run.soft_tokens,
         source_layer=run.source_layer,
         seed=run.seed,
@@ -110,27 +145,70 @@ def run_row(
             train_wall_s=train["timings"]["wall_s"],
             mean_step_s=train["timings"].get("mean_step_s"),
         )
-    source = evaluation or train
     if evaluation:
-        metrics = evaluation["metrics"]
-        row.update(
-            accuracy=metrics["accuracy"],
-            accuracy_lenient=metrics["accuracy_lenient"],
-            invalid_rate=metrics["invalid_rate"],
-            n_examples=metrics["n_examples"],
-            n_correct=metrics["n_correct"],
-            digit_accuracy=metrics.get("digit_accuracy"),
-            eval_wall_s=evaluation["timings"]["wall_s"],
-        )
-    provenance = source["provenance"]
+        row.update(_eval_columns(evaluation))
+    source = evaluation or train
     row.update(
-        bridge_params=source["parameters"]["bridge_total"],
+        _provenance_columns(source), trainable_params=source["parameters"]["bridge_trainable"]
+    )
+    return row
+
+
+def baseline_row(run: ExpectedBaseline, evaluation: dict[str, Any] | None) -> dict[str, Any]:
+    """One table row of a baseline; its K and layer (where it has them) come from its result."""
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    row.update(
+        run_id=run.run_id,
+        status="missing" if evaluation is None else "complete",
+        protocol=run.protocol,
+        method=run.method,
+        studies="baselines",
+        pair=run.pair,
+        dataset=run.dataset,
+        seed=run.seed,
+        eval_result=run.eval_result,
+    )
+    if evaluation is None:
+        return row
+    parameters = evaluation["parameters"]
+    row.update(
+        _eval_columns(evaluation),
+        **_provenance_columns(evaluation),
+        soft_tokens=evaluation.get("soft_tokens"),
+        source_layer=evaluation.get("source_layer"),
+        trainable_params=parameters.get("method_trainable", parameters["bridge_trainable"]),
+    )
+    metrics = evaluation["metrics"]
+    if "train_steps_completed" in metrics:  # trained baselines: their loop's figures
+        row.update(
+            steps_completed=metrics["train_steps_completed"],
+            restarts=metrics["train_restarts"],
+            final_loss=metrics["train_final_loss"],
+        )
+    return row
+
+
+def _eval_columns(evaluation: dict[str, Any]) -> dict[str, Any]:
+    metrics = evaluation["metrics"]
+    return dict(
+        accuracy=metrics["accuracy"],
+        accuracy_lenient=metrics["accuracy_lenient"],
+        invalid_rate=metrics["invalid_rate"],
+        n_examples=metrics["n_examples"],
+        n_correct=metrics["n_correct"],
+        digit_accuracy=metrics.get("digit_accuracy"),
+        eval_wall_s=evaluation["timings"]["wall_s"],
+    )
+
+
+def _provenance_columns(result: dict[str, Any]) -> dict[str, Any]:
+    provenance = result["provenance"]
+    return dict(
         config_sha256=provenance["config_sha256"],
         git_commit=provenance["git_commit"],
         device=provenance["device"],
         slurm_job_id=provenance["slurm_job_id"],
     )
-    return row
 
 
 def missing_runs(rows: list[dict[str, Any]]) -> list[str]:

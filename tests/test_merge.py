@@ -8,8 +8,17 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from telepathy.merge import ExpectedRun, missing_runs, parse_run_spec, run_row
+from telepathy.merge import (
+    ExpectedBaseline,
+    ExpectedRun,
+    baseline_row,
+    missing_runs,
+    parse_baseline_spec,
+    parse_run_spec,
+    run_row,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
 
@@ -27,7 +36,9 @@ def merge_runs(*specs: str, output: Path) -> subprocess.CompletedProcess:
 def test_rows_for_complete_missing_and_half_done_runs():
     train = json.loads((FIXTURES / "train_bridge_sst2.json").read_text())
     evaluation = json.loads((FIXTURES / "eval_bridge_sst2.json").read_text())
-    run = ExpectedRun("dec2025", "paper", "sst2", 8, 16, 42, "t.json", "e.json")
+    run = ExpectedRun(
+        "dec2025", "paper", "sst2", "perceiver", 8, 16, 42, "main", "t.json", "e.json"
+    )
     complete = run_row(run, train, evaluation)
     assert complete["status"] == "complete"
     assert complete["accuracy"] == evaluation["metrics"]["accuracy"]
@@ -36,36 +47,57 @@ def test_rows_for_complete_missing_and_half_done_runs():
     assert run_row(run, None, None)["accuracy"] is None  # never a filled-in number
     assert run_row(run, train, None)["status"] == "missing_eval"
     rows = [complete, run_row(run, train, None)]
-    assert missing_runs(rows) == ["bridge/dec2025/paper/sst2/k8/l16/seed42"]
+    assert missing_runs(rows) == ["bridge/dec2025/paper/sst2/perceiver/k8/l16/seed42"]
 
 
 def test_run_spec_is_checked():
-    spec = parse_run_spec("dec2025,paper,trec,16,31,123,a.json,b.json")
-    assert (spec.dataset, spec.soft_tokens, spec.seed) == ("trec", 16, 123)
+    spec = parse_run_spec("dec2025,paper,trec,mlp,16,31,123,main+architecture,a.json,b.json")
+    assert (spec.dataset, spec.architecture, spec.soft_tokens) == ("trec", "mlp", 16)
+    assert spec.studies == "main+architecture"
     try:
         parse_run_spec("dec2025,paper,trec")
     except ValueError as err:
-        assert "protocol,pair,dataset,k,layer,seed" in str(err)
+        assert "protocol,pair,dataset,arch,k,layer,seed" in str(err)
     else:
         raise AssertionError("a short --run spec was accepted")
 
 
 def test_merge_runs_cli_names_the_missing_run(tmp_path):
     train, evaluation = FIXTURES / "train_bridge_sst2.json", FIXTURES / "eval_bridge_sst2.json"
-    present = f"dec2025,paper,sst2,8,16,42,{train},{evaluation}"
-    absent = f"dec2025,paper,sst2,8,16,123,{tmp_path}/no_train.json,{tmp_path}/no_eval.json"
+    present = f"dec2025,paper,sst2,perceiver,8,16,42,main,{train},{evaluation}"
+    gone = f"{tmp_path}/no_train.json,{tmp_path}/no_eval.json"
+    absent = f"dec2025,paper,sst2,perceiver,8,16,123,main,{gone}"
     out = tmp_path / "runs.csv"
     proc = merge_runs(present, absent, output=out)
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(out)
     assert list(table["status"]) == ["complete", "missing"]
-    assert "missing run: bridge/dec2025/paper/sst2/k8/l16/seed123" in proc.stderr
+    assert "missing run: bridge/dec2025/paper/sst2/perceiver/k8/l16/seed123" in proc.stderr
 
 
 def test_merge_runs_refuses_a_malformed_result(tmp_path):
     bad = tmp_path / "eval.json"
     bad.write_text(json.dumps({"schema_version": 1}))
-    spec = f"dec2025,paper,sst2,8,16,42,{tmp_path}/none.json,{bad}"
+    spec = f"dec2025,paper,sst2,perceiver,8,16,42,main,{tmp_path}/none.json,{bad}"
     proc = merge_runs(spec, output=tmp_path / "runs.csv")
     assert proc.returncode == 1 and "malformed result file" in proc.stderr
     assert not (tmp_path / "runs.csv").exists()
+
+
+def test_baseline_rows_share_the_eval_columns_and_name_the_method():
+    evaluation = json.loads((FIXTURES / "eval_bridge_sst2.json").read_text())
+    evaluation["parameters"]["method_trainable"] = 32769
+    spec = parse_baseline_spec("dec2025,prompt_tuning,paper,sst2,123,e.json")
+    assert spec == ExpectedBaseline("dec2025", "prompt_tuning", "paper", "sst2", 123, "e.json")
+    row = baseline_row(spec, evaluation)
+    assert (row["method"], row["status"], row["trainable_params"]) == (
+        "prompt_tuning",
+        "complete",
+        32769,
+    )
+    assert row["accuracy"] == evaluation["metrics"]["accuracy"]
+    missing = baseline_row(spec, None)
+    assert missing["status"] == "missing" and missing["accuracy"] is None
+    assert missing_runs([row, missing]) == ["prompt_tuning/dec2025/paper/sst2/seed123"]
+    with pytest.raises(ValueError, match="protocol,method,pair,dataset,seed,eval_json"):
+        parse_baseline_spec("dec2025,lora,paper")

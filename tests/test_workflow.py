@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -50,12 +52,25 @@ def test_paper_grid_dry_run_matches_method_md(tmp_path):
     proc = snakemake("-n", "all_paper_tables", "--configfile", str(PAPER_CONFIG), cwd=tmp_path)
     elapsed = time.perf_counter() - started
     assert proc.returncode == 0, proc.stderr[-3000:]
-    # method.md §2.4/§10.1: SST-2, AG News, TREC x 3 seeds; Banking77 and Passkey x K 16/32/64/128
+    # method.md §2.4/§10.1: SST-2, AG News, TREC x 3 seeds; Banking77 and Passkey x K 16/32/64/
+    # 128; BoolQ, PIQA, CSQA, GSM8K once; SST-2 ablations K 4/16/32/64, layers 20/24/28/31,
+    # linear and MLP bridges (their K 8 / layer 16 / Perceiver point is the main seed-42 run).
+    # Baselines as Era B ran them (§5, §10.1), plus prompt tuning with the text (§5.5).
     assert job_counts(proc.stdout + proc.stderr) == {
         "prepare_models": 1,
-        "prepare_dataset": 5,
-        "train_bridge": 17,
-        "evaluate_bridge": 17,
+        "prepare_dataset": 9,
+        "train_bridge": 31,
+        "evaluate_bridge": 31,
+        "baseline_zero_shot_sender": 8,
+        "baseline_zero_shot_receiver": 8,
+        "baseline_few_shot_sender": 9,
+        "baseline_few_shot_receiver": 9,
+        "baseline_text_relay": 7,
+        "baseline_prompt_tuning_control": 9,
+        "baseline_prompt_tuning": 9,
+        "baseline_lora": 3,
+        "baseline_noise": 1,
+        "benchmark_latency": 2,
         "merge_runs": 1,
         "all_paper_tables": 1,
     }
@@ -75,8 +90,11 @@ def test_one_key_switches_protocol_and_paths(tmp_path):
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
-    assert job_counts(out)["train_bridge"] == 12  # 3 datasets x K 8, 32 x seeds 42, 456
-    assert "results/camera_ready/train/paper/trec/k32/l31/seed456/bridge.pt" in out
+    counts = job_counts(out)
+    assert counts["train_bridge"] == 12  # 3 datasets x K 8, 32 x seeds 42, 456
+    # §10.2's baselines: zero-shot and relay once, PT control and LoRA per seed, the probe once
+    assert counts["baseline_prompt_tuning_control"] == 6 and counts["baseline_probe"] == 3
+    assert "results/camera_ready/train/paper/trec/perceiver/k32/l31/seed456/bridge.pt" in out
     assert "results/dec2025/" not in out  # protocols never share paths
 
 
@@ -186,18 +204,13 @@ def test_malformed_config_is_rejected_before_planning(tmp_path, overlay, named):
 
 
 def _result_dirs(root: Path, seed: int) -> list[Path]:
-    run = Path("corrected/{stage}/tiny/trec/k4/l2") / f"seed{seed}"
+    run = Path("corrected/{stage}/tiny/trec/perceiver/k4/l2") / f"seed{seed}"
     return [root / "results" / str(run).format(stage=s) for s in ("train", "eval")]
 
 
 def tiny_config(tmp_path: Path) -> Path:
     """The tiny test config with its fixture paths made absolute for a run in tmp_path."""
-    config = yaml.safe_load(TINY_CONFIG.read_text())
-    for files in config["local_data"].values():
-        files["train"], files["eval"] = str(REPO / files["train"]), str(REPO / files["eval"])
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return _config_in(tmp_path, TINY_CONFIG)
 
 
 def test_only_missing_runs_are_rerun(tmp_path, model_cache):
@@ -240,3 +253,57 @@ def test_only_missing_runs_are_rerun(tmp_path, model_cache):
         cwd=tmp_path,
     )
     assert job_counts(changed.stdout + changed.stderr)["train_bridge"] == 3
+
+
+def _config_in(tmp_path: Path, source: Path) -> Path:
+    """A test config with its fixture paths made absolute for a run in tmp_path."""
+    config = yaml.safe_load(source.read_text())
+    for files in config["local_data"].values():
+        files["train"], files["eval"] = str(REPO / files["train"]), str(REPO / files["eval"])
+    path = tmp_path / source.name
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_every_baseline_ablation_and_benchmark_runs_end_to_end(tmp_path, model_cache):
+    config = _config_in(tmp_path, REPO / "tests" / "workflow" / "baselines.yaml")
+    base = ("--configfile", str(config), "--profile", str(PROFILE))
+    run = snakemake(*base, "all_paper_tables", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-4000:]
+    table = pd.read_csv(tmp_path / "results" / "corrected" / "runs.csv")
+    assert set(table["status"]) == {"complete"}, table[["run_id", "status"]]
+    methods = {
+        "bridge", "zero_shot_sender", "zero_shot_receiver", "few_shot_sender",
+        "few_shot_receiver", "text_relay", "prompt_tuning_control", "prompt_tuning", "lora",
+        "noise", "probe",
+    }  # fmt: skip
+    assert set(table["method"]) == methods
+    bridges = table[table["method"] == "bridge"]
+    assert sorted(bridges["architecture"]) == ["linear", "mlp", "perceiver", "perceiver"]
+    shared = bridges[(bridges["architecture"] == "perceiver") & (bridges["soft_tokens"] == 4)]
+    assert list(shared["studies"]) == ["main+soft_tokens+architecture"]  # trained once
+    # every result file is valid against the shipped schema, and every sample is kept
+    results = sorted((tmp_path / "results" / "corrected").glob("**/eval.json"))
+    assert len(results) == len(table)
+    check = subprocess.run(
+        [sys.executable, "-m", "telepathy", "validate-results", *map(str, results)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr
+    assert set(table["n_examples"].dropna()) <= {7, 8}  # one eval list (the probe: 7 labelled)
+    latency = json.loads(
+        next((tmp_path / "results" / "corrected" / "latency").glob("**/trained.json")).read_text()
+    )
+    assert latency["mode"]["weights"] == "trained_checkpoint"
+    assert {r["batch_size"] for r in latency["ratios"]} == {1}
+
+    # a lost baseline result reruns that baseline and the table, nothing else
+    (tmp_path / "results/corrected/baselines/lora/tiny/trec/seed42/eval.json").unlink()
+    plan = snakemake(*base, "-n", "all_paper_tables", cwd=tmp_path)
+    assert job_counts(plan.stdout + plan.stderr) == {
+        "baseline_lora": 1,
+        "merge_runs": 1,
+        "all_paper_tables": 1,
+    }

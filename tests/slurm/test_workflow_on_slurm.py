@@ -23,8 +23,8 @@ from .slurmtools import CLUSTER_SH, REPO, SlurmCluster, run, wait_until
 pytestmark = pytest.mark.slurm
 
 TINY = REPO / "tests" / "workflow" / "config.yaml"
-RUN_DIR = "results/corrected/train/tiny/trec/k4/l2/seed{seed}"
-CHECKPOINT = "results/corrected/checkpoints/tiny/trec/k4/l2/seed{seed}/state.pt"
+RUN_DIR = "results/corrected/train/tiny/trec/perceiver/k4/l2/seed{seed}"
+CHECKPOINT = "results/corrected/checkpoints/tiny/trec/perceiver/k4/l2/seed{seed}/state.pt"
 # The test cluster's node has 8 CPUs and ~22 GB: ask for what a tiny job needs.
 THREADS = ["train_bridge=1", "evaluate_bridge=1", "prepare_models=1", "prepare_dataset=1"]
 MEMORY = ["train_bridge:mem_mb=3000", "evaluate_bridge:mem_mb=3000", "prepare_models:mem_mb=2000",
@@ -334,7 +334,8 @@ def test_a_node_failure_is_retried_by_the_plugin_and_training_resumes(slurm_clus
     result, logged = train_result(tmp_path, 42)
     assert result["metrics"]["restarts"] == 1
     assert logged == list(range(1, steps + 1))
-    train_log = (tmp_path / "logs/train_bridge/corrected/tiny/trec/k4_l2_seed42.log").read_text()
+    train_log = tmp_path / "logs/train_bridge/corrected/tiny/trec/perceiver/k4/l2/seed42.log"
+    train_log = train_log.read_text()
     resumed_at = int(re.search(r"resumed from \S+ at step (\d+)", train_log)[1])
     assert resumed_at >= 50 and resumed_at % 25 == 0  # the last periodic checkpoint
 

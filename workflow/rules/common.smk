@@ -1,91 +1,66 @@
 # Validation, the grid, and every input/param function the rules use (the only .smk with def).
+# The grid itself (which runs, ablations, baselines and benchmarks) is telepathy.grid's job.
 import math
 import os
 import re
 
 from snakemake.utils import validate
 
-from telepathy.config import resolve_run_config
-from telepathy.pairs import get_pair, scale_layer
+from telepathy.grid import BASELINE_METHODS, PROMPTING_METHODS, expand_grid
 
 
 validate(config, schema="../schemas/config.schema.yaml")
 
-PROTOCOL = config["protocol"]
-if PROTOCOL not in config["grids"]:
-    raise ValueError(
-        f"config key protocol is {PROTOCOL!r} but grids has no entry for it; "
-        f"grids defines: {', '.join(config['grids'])}"
-    )
-GRID = config["grids"][PROTOCOL]
-# Keys of a grid entry that are run settings (passed to `telepathy train --set`).
-SETTING_KEYS = ("steps", "lr", "batch_size", "grad_accum", "eval_first_n")
-
-
-def _grid_runs():
-    """Every (pair, dataset, k, layer, seed) the grid asks for, each resolved by telepathy.
-
-    Resolving here makes every bad value (unknown dataset, layer beyond the sender's depth,
-    a typo in settings) fail while planning, before any job is submitted.
-    """
-    wanted_datasets = set(config.get("datasets") or [])
-    wanted_seeds = {int(seed) for seed in config.get("seeds") or []}
-    known = {entry["dataset"] for entry in GRID["runs"]}
-    unknown = wanted_datasets - known
-    if unknown:
-        raise ValueError(
-            f"config key datasets asks for {sorted(unknown)}, which the {PROTOCOL} grid does "
-            f"not have; it has: {', '.join(sorted(known))}"
-        )
-    runs = {}
-    for pair in config["pairs"]:
-        depth = get_pair(pair).sender.n_layers
-        for entry in GRID["runs"]:
-            dataset = entry["dataset"]
-            if wanted_datasets and dataset not in wanted_datasets:
-                continue
-            layers = [scale_layer(l, depth) for l in entry.get("source_layers", [])] or [None]
-            seeds = [s for s in entry.get("seeds", GRID["seeds"]) if not wanted_seeds or s in wanted_seeds]
-            settings = {**config.get("settings", {}), **{k: entry[k] for k in SETTING_KEYS if k in entry}}
-            for k in entry["soft_tokens"]:
-                for layer in layers:
-                    for seed in seeds:
-                        overrides = {**settings, "soft_tokens": k}
-                        if layer is not None:
-                            overrides["source_layer"] = layer
-                        cfg = resolve_run_config(
-                            protocol=PROTOCOL, pair=pair, dataset=dataset, seed=seed,
-                            overrides=overrides,
-                        )
-                        key = (pair, dataset, str(k), str(cfg.source_layer), str(seed))
-                        runs[key] = {"settings": settings, "config": cfg}
-    return runs
-
-
-RUNS = _grid_runs()
-PAIRS = sorted({key[0] for key in RUNS})
-DATASETS = sorted({key[1] for key in RUNS})
+GRID = expand_grid(config)
+PROTOCOL = GRID.protocol
+RUNS = GRID.runs
+BASELINES = GRID.baselines
+LATENCY = GRID.latency
+PAIRS = GRID.pairs
+DATASETS = GRID.datasets
 
 wildcard_constraints:
     protocol=re.escape(PROTOCOL),
     pair="|".join(re.escape(p) for p in config["pairs"]),
     dataset="[a-z0-9_]+",
+    arch="[a-z]+",
     k=r"\d+",
     layer=r"\d+",
     seed=r"\d+",
+    method="|".join(BASELINE_METHODS),
+    mode="trained|random_weights",
+
+# Where a bridge run's files live below results/<protocol>/<stage>/, and a baseline's.
+RUN_DIR = "{pair}/{dataset}/{arch}/k{k}/l{layer}/seed{seed}"
+BASELINE_DIR = "{method}/{pair}/{dataset}/seed{seed}"
+TRAINED_BASELINES = ("prompt_tuning_control", "prompt_tuning", "lora")
+
+
+def _quoted_sets(settings):
+    """`--set key=value ...` (quoted for the shell; None as `none`)."""
+    return " ".join(f"--set '{key}={'none' if v is None else v}'" for key, v in settings.items())
 
 
 def _run(wildcards):
-    key = (wildcards.pair, wildcards.dataset, wildcards.k, wildcards.layer, wildcards.seed)
+    key = (
+        wildcards.pair, wildcards.dataset, wildcards.arch, wildcards.k, wildcards.layer,
+        wildcards.seed,
+    )
     if key not in RUNS:
-        raise ValueError(f"run {key} is not in the {PROTOCOL} grid of config.yaml")
+        raise ValueError(f"bridge run {key} is not in the {PROTOCOL} grid of config.yaml")
     return RUNS[key]
 
 
+def _baseline(wildcards):
+    key = (wildcards.method, wildcards.pair, wildcards.dataset, wildcards.seed)
+    if key not in BASELINES:
+        raise ValueError(f"baseline run {key} is not in the {PROTOCOL} grid of config.yaml")
+    return BASELINES[key]
+
+
 def get_train_settings(wildcards):
-    """`--set key=value ...` for the run's config-file settings (quoted for the shell)."""
-    settings = _run(wildcards)["settings"]
-    return " ".join(f"--set '{key}={'none' if v is None else v}'" for key, v in settings.items())
+    """The run's config-file settings as --set arguments."""
+    return _quoted_sets(_run(wildcards).settings)
 
 
 def get_data_args(wildcards):
@@ -101,41 +76,63 @@ def get_data_args(wildcards):
 
 def get_config_sha256(wildcards):
     """The resolved settings' digest: a param, so only a real settings change reruns training."""
-    return _run(wildcards)["config"].digest()
+    return _run(wildcards).config.digest()
+
+
+def _training_minutes(cfg):
+    """Era B ran ~10 optimiser steps/s on an H100 with 16-32 examples per step (method.md §2.3:
+    2000 steps in ~3.5 min); 3x that plus 20 min for loading two 8B models and quick evals."""
+    return 20 + math.ceil(3 * cfg.steps * cfg.grad_accum / 10 / 60)
 
 
 def get_train_runtime(wildcards):
-    """Minutes to request: Era B ran ~10 optimiser steps/s on an H100 with 16-32 examples per
-    step (method.md §2.3: 2000 steps in ~3.5 min); 3x that plus 20 min for loading two 8B
-    models and the quick evals."""
-    cfg = _run(wildcards)["config"]
-    return 20 + math.ceil(3 * cfg.steps * cfg.grad_accum / 10 / 60)
+    """Minutes to request for training this bridge."""
+    return _training_minutes(_run(wildcards).config)
 
 
 def get_checkpoint(wildcards):
     """Resumable training state: deliberately not a declared output, so a job Snakemake reruns
     (which deletes declared outputs first) still resumes from it."""
-    return (
-        f"results/{wildcards.protocol}/checkpoints/{wildcards.pair}/{wildcards.dataset}/"
-        f"k{wildcards.k}/l{wildcards.layer}/seed{wildcards.seed}/state.pt"
+    return f"results/{wildcards.protocol}/checkpoints/{RUN_DIR}/state.pt".format(**wildcards)
+
+
+def get_baseline_checkpoint(wildcards):
+    """As get_checkpoint, for a trained baseline."""
+    return f"results/{wildcards.protocol}/checkpoints/baselines/{BASELINE_DIR}/state.pt".format(
+        **wildcards
     )
 
 
-def _result_paths(protocol, key):
-    pair, dataset, k, layer, seed = key
-    train = f"results/{protocol}/train/{pair}/{dataset}/k{k}/l{layer}/seed{seed}/train.json"
-    evaluation = f"results/{protocol}/eval/{pair}/{dataset}/k{k}/l{layer}/seed{seed}/eval.json"
-    return train, evaluation
+def _result_paths(protocol, run):
+    where = dict(zip(("pair", "dataset", "arch", "k", "layer", "seed"), run.key))
+    run_dir = RUN_DIR.format(**where)
+    return (
+        f"results/{protocol}/train/{run_dir}/train.json",
+        f"results/{protocol}/eval/{run_dir}/eval.json",
+    )
+
+
+def _baseline_path(protocol, baseline):
+    where = dict(zip(("method", "pair", "dataset", "seed"), baseline.key))
+    return f"results/{protocol}/baselines/{BASELINE_DIR.format(**where)}/eval.json"
+
+
+def _latency_path(protocol, latency):
+    mode, *run_key = latency.key
+    where = dict(zip(("pair", "dataset", "arch", "k", "layer", "seed"), run_key))
+    return f"results/{protocol}/latency/{RUN_DIR.format(**where)}/{mode}.json"
 
 
 def all_results(protocol=PROTOCOL):
-    """Every train and eval result JSON of the grid.
+    """Every result JSON of the grid: bridges (train + eval), baselines, latency benchmarks.
 
     Targets list these next to the merged table: Snakemake does not regenerate a missing
     intermediate file whose consumers are up to date (it could have been temp()), so a deleted
     seed's result must be requested by name to be rerun.
     """
-    return [path for key in sorted(RUNS) for path in _result_paths(protocol, key)]
+    paths = [path for key in sorted(RUNS) for path in _result_paths(protocol, RUNS[key])]
+    paths += [_baseline_path(protocol, BASELINES[key]) for key in sorted(BASELINES)]
+    return paths + [_latency_path(protocol, LATENCY[key]) for key in sorted(LATENCY)]
 
 
 def get_plan_argument(wildcards):
@@ -145,14 +142,90 @@ def get_plan_argument(wildcards):
 
 
 def get_all_results(wildcards):
-    """all_results() of the protocol in the output path."""
-    return all_results(wildcards.protocol)
+    """all_results() of the protocol in the output path, latency benchmarks aside."""
+    return [p for p in all_results(wildcards.protocol) if "/latency/" not in p]
 
 
 def get_merge_runs(wildcards):
-    """`--run ...` arguments naming every expected run and its two result files."""
+    """`--run ...` and `--baseline ...` arguments naming every expected result file."""
     args = []
     for key in sorted(RUNS):
-        train, evaluation = _result_paths(wildcards.protocol, key)
-        args.append(f"--run {wildcards.protocol},{','.join(key)},{train},{evaluation}")
+        run = RUNS[key]
+        train, evaluation = _result_paths(wildcards.protocol, run)
+        studies = "+".join(run.studies)
+        args.append(
+            f"--run {wildcards.protocol},{','.join(key)},{studies},{train},{evaluation}"
+        )
+    for key in sorted(BASELINES):
+        path = _baseline_path(wildcards.protocol, BASELINES[key])
+        args.append(f"--baseline {wildcards.protocol},{','.join(key)},{path}")
+    return " ".join(args)
+
+
+def get_baseline_settings(wildcards):
+    """The baseline's --set arguments (the dataset's main bridge settings, or the eval list and
+    truncation the prompting baselines share with the bridge)."""
+    return _quoted_sets(_baseline(wildcards).settings)
+
+
+def get_baseline_digest(wildcards):
+    return _baseline(wildcards).digest
+
+
+def get_baseline_options(wildcards):
+    """K, layer and method options (--shots, --lora-schedule) of a baseline."""
+    baseline = _baseline(wildcards)
+    args = [f"--{name.replace('_', '-')} {value}" for name, value in baseline.options.items()]
+    if baseline.method not in PROMPTING_METHODS:
+        args += [f"--soft-tokens {baseline.soft_tokens}", f"--source-layer {baseline.source_layer}"]
+    return " ".join(args)
+
+
+def get_baseline_runtime(wildcards):
+    """Minutes to request: trained baselines as long as the bridge's training of the same
+    settings plus their eval (LoRA's 2,000 items x 3 epochs at batch 4 take less); the rest
+    are one pass of generation or feature extraction over the eval list."""
+    baseline = _baseline(wildcards)
+    if baseline.method in TRAINED_BASELINES:
+        return _training_minutes(baseline.config) + 30
+    return 90 if baseline.method == "text_relay" else 60
+
+
+def _latency(wildcards):
+    key = (
+        wildcards.mode, wildcards.pair, wildcards.dataset, wildcards.arch, wildcards.k,
+        wildcards.layer, wildcards.seed,
+    )
+    if key not in LATENCY:
+        raise ValueError(f"latency benchmark {key} is not in the {PROTOCOL} grid of config.yaml")
+    return LATENCY[key]
+
+
+def get_latency_inputs(wildcards):
+    """The trained bridge a benchmark times; nothing for random weights."""
+    if wildcards.mode == "random_weights":  # built from configs: no weights to fetch
+        return {}
+    return {
+        "bridge": f"results/{wildcards.protocol}/train/{RUN_DIR}/bridge.pt".format(**wildcards),
+        "models": "results/models/{pair}.json".format(**wildcards),
+    }
+
+
+def get_latency_args(wildcards):
+    """What to time: the checkpoint, or --random-weights with the bridge's settings."""
+    latency = _latency(wildcards)
+    bridge = latency.bridge
+    args = [
+        f"--{name.replace('_', '-')} {','.join(map(str, value)) if isinstance(value, list) else value}"
+        for name, value in latency.options.items()
+    ]
+    if latency.mode == "trained":
+        args.append(f"--checkpoint {get_latency_inputs(wildcards)['bridge']}")
+    else:
+        args += [
+            "--random-weights",
+            f"--protocol {wildcards.protocol} --dataset {bridge.dataset} --seed {bridge.seed}",
+            f"--soft-tokens {bridge.soft_tokens} --source-layer {bridge.source_layer}",
+            _quoted_sets(bridge.settings),
+        ]
     return " ".join(args)

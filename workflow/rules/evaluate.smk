@@ -3,16 +3,16 @@
 
 rule evaluate_bridge:
     input:
-        bridge="results/{protocol}/train/{pair}/{dataset}/k{k}/l{layer}/seed{seed}/bridge.pt",
+        bridge="results/{protocol}/train/" + RUN_DIR + "/bridge.pt",
         data="results/data/{dataset}.json",
     output:
-        result="results/{protocol}/eval/{pair}/{dataset}/k{k}/l{layer}/seed{seed}/eval.json",
+        result="results/{protocol}/eval/" + RUN_DIR + "/eval.json",
     params:
         data=get_data_args,
     log:
-        "logs/evaluate_bridge/{protocol}/{pair}/{dataset}/k{k}_l{layer}_seed{seed}.log",
+        "logs/evaluate_bridge/{protocol}/" + RUN_DIR + ".log",
     benchmark:
-        "benchmarks/evaluate_bridge/{protocol}/{pair}/{dataset}/k{k}_l{layer}_seed{seed}.tsv"
+        "benchmarks/evaluate_bridge/{protocol}/" + RUN_DIR + ".tsv"
     conda:
         "../../envs/telepathy.yaml"
     threads: 8

@@ -1,4 +1,5 @@
-# One bridge per (pair, dataset, soft tokens, source layer, seed).
+# One bridge per (pair, dataset, architecture, soft tokens, source layer, seed): the main runs
+# and every ablation point (telepathy.grid shares the runs the two have in common).
 
 
 rule train_bridge:
@@ -6,18 +7,18 @@ rule train_bridge:
         models="results/models/{pair}.json",
         data="results/data/{dataset}.json",
     output:
-        bridge="results/{protocol}/train/{pair}/{dataset}/k{k}/l{layer}/seed{seed}/bridge.pt",
-        metrics="results/{protocol}/train/{pair}/{dataset}/k{k}/l{layer}/seed{seed}/metrics.jsonl",
-        result="results/{protocol}/train/{pair}/{dataset}/k{k}/l{layer}/seed{seed}/train.json",
+        bridge="results/{protocol}/train/" + RUN_DIR + "/bridge.pt",
+        metrics="results/{protocol}/train/" + RUN_DIR + "/metrics.jsonl",
+        result="results/{protocol}/train/" + RUN_DIR + "/train.json",
     params:
         settings=get_train_settings,
         data=get_data_args,
         checkpoint=get_checkpoint,
         config_sha256=get_config_sha256,  # reruns exactly when the resolved settings change
     log:
-        "logs/train_bridge/{protocol}/{pair}/{dataset}/k{k}_l{layer}_seed{seed}.log",
+        "logs/train_bridge/{protocol}/" + RUN_DIR + ".log",
     benchmark:
-        "benchmarks/train_bridge/{protocol}/{pair}/{dataset}/k{k}_l{layer}_seed{seed}.tsv"
+        "benchmarks/train_bridge/{protocol}/" + RUN_DIR + ".tsv"
     conda:
         "../../envs/telepathy.yaml"
     threads: 8

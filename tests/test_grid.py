@@ -1,0 +1,106 @@
+"""telepathy.grid: the runs, ablations, baselines and benchmarks a workflow config asks for."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from telepathy.grid import GridError, expand_grid
+
+REPO = Path(__file__).resolve().parents[1]
+PAPER = yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def _config(protocol="dec2025", **changes):
+    config = copy.deepcopy(PAPER)
+    config["protocol"] = protocol
+    config.update(changes)
+    return config
+
+
+def _count(grid, method):
+    return sum(1 for b in grid.baselines.values() if b.method == method)
+
+
+def test_dec2025_grid_is_method_md_s_grid():
+    grid = expand_grid(_config())
+    # 17 main runs (§2.4), 4 reasoning/GSM8K bridges (§10.1), K 4/16/32/64, layers 20-31 and
+    # the linear and MLP bridges; the K 8 / layer 16 / Perceiver point is the main run
+    assert len(grid.runs) == 17 + 4 + 4 + 4 + 2
+    shared = grid.runs[("paper", "sst2", "perceiver", "8", "16", "42")]
+    assert shared.studies == ("main", "soft_tokens", "source_layer", "architecture")
+    expected = {
+        "zero_shot_sender": 8,  # 4 classification + 3 reasoning + GSM8K, deterministic
+        "zero_shot_receiver": 8,
+        "few_shot_sender": 9,  # SST-2, AG News, TREC x 3 seeds
+        "few_shot_receiver": 9,
+        "text_relay": 7,
+        "prompt_tuning_control": 9,
+        "prompt_tuning": 9,
+        "lora": 3,  # SST-2 x 3 seeds (§5.7 Era B)
+        "noise": 1,
+        "probe": 0,  # an Era-D baseline
+    }
+    assert {m: _count(grid, m) for m in expected} == expected
+    assert {run.mode for run in grid.latency.values()} == {"trained", "random_weights"}
+
+
+def test_baselines_take_the_bridge_s_settings_and_eval_list():
+    grid = expand_grid(_config())
+    trec_pt = grid.baselines[("prompt_tuning", "paper", "trec", "123")]
+    assert (trec_pt.soft_tokens, trec_pt.source_layer) == (16, 31)
+    assert trec_pt.config.steps == 2000 and trec_pt.config.lr == 1.0e-4
+    few = grid.baselines[("few_shot_receiver", "paper", "trec", "42")]
+    assert few.options == {"shots": 6}  # k >= 6 classes, never 5 // 6 = 0 (pitfall 11)
+    assert few.settings["eval_first_n"] == 200  # the bridge's first 200, not the zero-shot 500
+    sst2 = grid.baselines[("few_shot_receiver", "paper", "sst2", "42")]
+    assert sst2.options == {"shots": 5}
+
+
+def test_deterministic_baselines_run_once_unless_seeds_are_named():
+    grid = expand_grid(_config("corrected"))
+    assert {b.seed for b in grid.baselines.values() if b.method == "zero_shot_sender"} == {42}
+    assert {b.seed for b in grid.baselines.values() if b.method == "lora"} == {42, 123, 456}
+
+
+def test_corrected_grid_runs_every_baseline_that_applies_on_all_nine_datasets():
+    grid = expand_grid(_config("corrected"))
+    datasets = {"sst2", "agnews", "trec", "banking77", "boolq", "piqa", "commonsenseqa"}
+    assert {b.dataset for b in grid.baselines.values() if b.method == "probe"} == datasets
+    every = datasets | {"gsm8k", "passkey"}
+    assert {b.dataset for b in grid.baselines.values() if b.method == "noise"} == every
+    assert {r.dataset for r in grid.runs.values()} == every
+
+
+def test_restricting_datasets_and_seeds_restricts_everything():
+    grid = expand_grid(_config(datasets=["trec"], seeds=["123"]))
+    assert {r.dataset for r in grid.runs.values()} == {"trec"}
+    assert {b.seed for b in grid.baselines.values()} == {123}
+    assert grid.latency == {}  # the SST-2 bridge it times is not in the restricted grid
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"baselines": {"probe": {"datasets": ["gsm8k"]}}}, "probe cannot run on gsm8k"),
+        ({"baselines": {"lora": {"datasets": ["mnli"]}}}, "'mnli'"),
+        (
+            {"ablations": [{"study": "soft_tokens", "dataset": "boolq", "soft_tokens": [4]}]},
+            "no main entry",
+        ),
+        (
+            {"latency": [{"dataset": "sst2", "soft_tokens": 12, "seed": 42}]},
+            "no runs or ablations entry",
+        ),
+    ],
+)
+def test_bad_entries_fail_while_planning_and_name_the_value(change, message):
+    config = _config()
+    if "baselines" in change or "ablations" in change:
+        config["grids"]["dec2025"]["runs"] = config["grids"]["dec2025"]["runs"][:3]
+    config["grids"]["dec2025"].update(change)
+    with pytest.raises((GridError, ValueError), match=message):
+        expand_grid(config)

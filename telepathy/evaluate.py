@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from telepathy.bridge import PerceiverBridge
+from telepathy.bridge import Bridge
 from telepathy.data import DatasetSpec, Example
 from telepathy.framing import Framing
 from telepathy.parsing import (
@@ -65,7 +65,7 @@ def generate_from_embeds(
 
 
 def generate_texts(
-    bridge: PerceiverBridge,
+    bridge: Bridge,
     pair: LoadedPair,
     framing: Framing,
     examples: Sequence[Example],
@@ -179,7 +179,7 @@ def _per_class(
 
 
 def evaluate_examples(
-    bridge: PerceiverBridge,
+    bridge: Bridge,
     pair: LoadedPair,
     framing: Framing,
     examples: Sequence[Example],

@@ -1,8 +1,8 @@
 """Evaluate a bridge: greedy generation from [primer ++ soft tokens], one parser, full records.
 
-Accuracy uses one parser (first label word found whole-word in a fixed order, else INVALID;
-pitfall 8). The original code's lenient gold-substring rule is recorded beside it so numbers
-compare with the paper's (pitfall 9).
+Accuracy uses one parser (first label word found whole-word in a fixed order, a single-letter
+label only as a standalone answer, else INVALID; pitfall 8). The original code's lenient
+gold-substring rule is recorded beside it so numbers compare with the paper's (pitfall 9).
 """
 
 from __future__ import annotations

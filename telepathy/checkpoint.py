@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from telepathy.atomic import atomic_torch_save
-from telepathy.config import RunConfig
+from telepathy.config import RunConfig, with_later_settings
 
 FORMAT_VERSION = 1
 
@@ -58,7 +58,7 @@ def check_matches(
             )
     if cfg is None:
         return
-    saved = state["config"]
+    saved = with_later_settings(state["config"])  # a run from before a setting existed
     current = cfg.to_dict()
     differing = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
     if differing:

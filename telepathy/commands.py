@@ -223,6 +223,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from telepathy.checkpoint import CheckpointError, check_matches, load_checkpoint
     from telepathy.config import RunConfig
     from telepathy.evaluate import evaluate_examples
+    from telepathy.parsing import PARSER_DESCRIPTION
     from telepathy.records import build_record, log_eval_summary, write_record
     from telepathy.results.provenance import utc_now
     from telepathy.results.validate import ids_digest
@@ -264,7 +265,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             "output_scale_init": state["output_scale_init"],
             "trained_steps": state["step"],
             "decoding": f"greedy, max_new_tokens={cfg.max_new_tokens}",
-            "parser": "first label word (fixed order) matched as a whole word, else INVALID",
+            "parser": PARSER_DESCRIPTION,
         },
         metrics={**report.metrics, "eval_s": report.eval_s},
         timings={"wall_s": time.perf_counter() - clock, "load_s": load_s, "eval_s": report.eval_s},

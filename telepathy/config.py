@@ -16,6 +16,14 @@ from telepathy.protocols import dataset_settings, get_protocol
 from telepathy.results.provenance import config_digest
 
 BRIDGE_DTYPES = ("auto", "float32", "bfloat16")
+# bridge.make_bridge builds each; perceiver (method.md §1) is the default, mlp and linear are the
+# exp003 ablation (§1.4).
+BRIDGE_ARCHITECTURES = ("perceiver", "mlp", "linear")
+
+# Settings added after runs were already recorded, with the value every earlier run used. At that
+# value a setting stays out of the digest, so earlier runs keep theirs (the workflow retrains
+# nothing and old checkpoints still resume), and a saved config without it reads as that value.
+LATER_SETTINGS: dict[str, Any] = {"bridge_architecture": "perceiver"}
 
 
 class ConfigError(ValueError):
@@ -52,6 +60,7 @@ class RunConfig:
     scale_init_factor: float
     normalize_sender: bool
     bridge_dtype: str
+    bridge_architecture: str = "perceiver"  # one of BRIDGE_ARCHITECTURES
     depth: int = 2
     n_heads: int = 8
     ffn_mult: int = 4
@@ -63,12 +72,22 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def digest(self) -> str:
-        """SHA-256 of the canonical JSON of every setting."""
-        return config_digest(self.to_dict())
+        """SHA-256 of the canonical JSON of each setting; LATER_SETTINGS at old values left out."""
+        values = {
+            name: value
+            for name, value in self.to_dict().items()
+            if not (name in LATER_SETTINGS and value == LATER_SETTINGS[name])
+        }
+        return config_digest(values)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunConfig:
-        return cls(**values)
+        return cls(**with_later_settings(values))
+
+
+def with_later_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """A saved config's values, with LATER_SETTINGS it predates filled in at their old value."""
+    return {**LATER_SETTINGS, **values}
 
 
 # Keys a caller may override (CLI --set, workflow config); identity keys are separate arguments.
@@ -210,6 +229,11 @@ def validate_run_config(cfg: RunConfig, *, sender_depth: int) -> list[str]:
             problems.append(f"{name} must be a positive integer or none, got {value!r}")
     if cfg.bridge_dtype not in BRIDGE_DTYPES:
         problems.append(f"bridge_dtype must be one of {BRIDGE_DTYPES}, got {cfg.bridge_dtype!r}")
+    if cfg.bridge_architecture not in BRIDGE_ARCHITECTURES:
+        problems.append(
+            f"bridge_architecture must be one of {BRIDGE_ARCHITECTURES}, "
+            f"got {cfg.bridge_architecture!r}"
+        )
     if "{" + cfg.truncate_field + "}" not in cfg.sender_template:
         problems.append(
             f"truncate_field {cfg.truncate_field!r} does not appear in sender_template "

@@ -1,8 +1,8 @@
 """Evaluate a bridge: greedy generation from [primer ++ soft tokens], one parser, full records.
 
-Accuracy uses one parser (first label word found whole-word in a fixed order, else INVALID;
-pitfall 8). The original code's lenient gold-substring rule is recorded beside it so numbers
-compare with the paper's (pitfall 9).
+Accuracy uses one parser (first label word found whole-word in a fixed order, a single-letter
+label only as a standalone answer, else INVALID; pitfall 8). The original code's lenient
+gold-substring rule is recorded beside it so numbers compare with the paper's (pitfall 9).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from telepathy.bridge import PerceiverBridge
+from telepathy.bridge import Bridge
 from telepathy.data import DatasetSpec, Example
 from telepathy.framing import Framing
 from telepathy.parsing import (
@@ -65,7 +65,7 @@ def generate_from_embeds(
 
 
 def generate_texts(
-    bridge: PerceiverBridge,
+    bridge: Bridge,
     pair: LoadedPair,
     framing: Framing,
     examples: Sequence[Example],
@@ -179,7 +179,7 @@ def _per_class(
 
 
 def evaluate_examples(
-    bridge: PerceiverBridge,
+    bridge: Bridge,
     pair: LoadedPair,
     framing: Framing,
     examples: Sequence[Example],

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from telepathy.bridge import PerceiverBridge
+from telepathy.bridge import Bridge
 from telepathy.data import Example
 from telepathy.framing import Framing
 from telepathy.runtime import LoadedPair, sender_states
@@ -149,7 +149,7 @@ class LatencyHarness:
     """Runs each method on one batch of examples, timing its phases."""
 
     def __init__(
-        self, pair: LoadedPair, framing: Framing, bridge: PerceiverBridge, settings: BenchSettings
+        self, pair: LoadedPair, framing: Framing, bridge: Bridge, settings: BenchSettings
     ) -> None:
         self.pair, self.framing, self.bridge, self.settings = pair, framing, bridge, settings
         self.device = pair.device
@@ -162,7 +162,7 @@ class LatencyHarness:
         self.suffix_ids: list[int] = receiver_tokenizer(
             self.answer_suffix, add_special_tokens=False
         ).input_ids
-        self._train_bridge: PerceiverBridge | None = None
+        self._train_bridge: Bridge | None = None
         self._optimizer: torch.optim.Optimizer | None = None
         self.runners: dict[str, Callable[[Sequence[Example], PhaseTimer], RunOutput]] = {
             "bridge": self.run_bridge,

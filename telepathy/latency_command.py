@@ -221,7 +221,10 @@ def load_pair_and_bridge(cfg: Any, state: dict[str, Any] | None, args: argparse.
             "checkpoint": None,
             "random_weights": {
                 **sources,
-                "bridge": f"fresh PerceiverBridge, torch seed {cfg.seed}, s0 = {scale_init:.6g}",
+                "bridge": (
+                    f"fresh {cfg.bridge_architecture} bridge, torch seed {cfg.seed}, "
+                    f"s0 = {scale_init:.6g}"
+                ),
             },
         }
     else:

@@ -2,7 +2,8 @@
 
 method.md §4 and pitfalls 8/9: one strict parser (first label, in fixed order, found as a whole
 word; else INVALID) decides correctness; the original gold-substring rule is kept only as the
-`accuracy_lenient` reproduction metric.
+`accuracy_lenient` reproduction metric. A single-letter label (CommonsenseQA's A-E) must stand
+alone as an answer, since "a" is also an English word.
 """
 
 from __future__ import annotations
@@ -12,18 +13,52 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 INVALID = "INVALID"
+# What result files record as the parser of label tasks.
+PARSER_DESCRIPTION = (
+    "first label word (fixed order) matched as a whole word, a single-letter label only as a "
+    "standalone answer, else INVALID"
+)
 
 # "Whole word" = not touching a letter, digit or underscore. \w is Unicode-aware for str
 # patterns, so "épositive" is one word too.
 _WORD_BEFORE = r"(?<!\w)"
 _WORD_AFTER = r"(?!\w)"
 
+# A single-letter label counts only as an answer, never as a word in a sentence: as a whole word
+# CommonsenseQA's "A" would match the article in "a river bank". The letter must be followed by
+# the end of the text or of a line, or by punctuation ("A." and "A)" are answers, "A river" and
+# "e.g." are not), and either
+# - open the output, after any non-word characters: "B", "B.", "B) river bank", "**B**";
+# - or follow "answer", "choice" or "option", with an optional "is" and ":": "Answer: B",
+#   "The answer is (B).", "The best choice is B";
+# or be in brackets anywhere: "(B)", "[B]".
+# "The answer is B because ..." stays INVALID: the strict parser does not guess.
+_LETTER_END = r"(?=\s*$|\s*\n|\s*[,:;!?)\]*\"]|\.(?!\w))"
+
+
+def _letter_regex(letter: str) -> str:
+    letter = re.escape(letter)
+    return "|".join(
+        (
+            rf"\A\W*{letter}{_LETTER_END}",
+            rf"(?<!\w)(?:answer|choice|option)(?:\s+is)?\s*:?\s*[(\[]?{letter}{_LETTER_END}",
+            rf"[(\[]\s*{letter}\s*[)\]]",
+        )
+    )
+
+
+def _surface_regex(word: str) -> str:
+    """The pattern of one surface form: a standalone answer for one letter, else a whole word."""
+    if len(word) == 1 and word.isalpha():
+        return _letter_regex(word)
+    return _WORD_BEFORE + re.escape(word) + _WORD_AFTER
+
 
 @lru_cache(maxsize=256)
 def _label_patterns(
     label_words: tuple[str, ...], aliases: tuple[tuple[str, tuple[str, ...]], ...]
 ) -> tuple[tuple[str, re.Pattern[str]], ...]:
-    """Compile one whole-word pattern per (label, surface form), in scan order."""
+    """Compile one pattern per (label, surface form), in scan order (see _surface_regex)."""
     if not label_words:
         raise ValueError("label_words is empty; expected at least one label word")
     alias_map = dict(aliases)
@@ -40,8 +75,7 @@ def _label_patterns(
                     f"label {label!r} has an empty or blank surface form {word!r}; an empty "
                     "word would match every output"
                 )
-            regex = _WORD_BEFORE + re.escape(word.strip()) + _WORD_AFTER
-            patterns.append((label, re.compile(regex, re.IGNORECASE)))
+            patterns.append((label, re.compile(_surface_regex(word.strip()), re.IGNORECASE)))
     return tuple(patterns)
 
 
@@ -53,7 +87,9 @@ def parse_label(
     """Return the first label (in `label_words` order) found in `text` as a whole word, else None.
 
     For each label its own word is tried first, then its aliases; matching ignores case.
-    The returned value is the label as spelled in `label_words`.
+    A single-letter label or alias must stand alone as an answer ("B", "(B)", "Answer: B"), not
+    be a word in a sentence ("a river bank"). The returned value is the label as spelled in
+    `label_words`.
     """
     frozen_aliases = tuple(
         (label, tuple(words)) for label, words in sorted((aliases or {}).items())

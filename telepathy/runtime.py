@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from telepathy.bridge import BridgeShape, PerceiverBridge
+from telepathy.bridge import Bridge, BridgeShape, make_bridge
 from telepathy.config import RunConfig
 from telepathy.lms import LoadedLM, load_lm
 from telepathy.pairs import PairSpec, get_pair
@@ -121,10 +121,15 @@ def bridge_shape(cfg: RunConfig, pair: LoadedPair) -> BridgeShape:
         n_heads=cfg.n_heads,
         ffn_mult=cfg.ffn_mult,
         normalize_sender=cfg.normalize_sender,
+        architecture=cfg.bridge_architecture,
     )
 
 
-def build_bridge(cfg: RunConfig, pair: LoadedPair, output_scale_init: float) -> PerceiverBridge:
-    """A freshly initialised bridge on the pair's device in the configured dtype."""
-    bridge = PerceiverBridge(bridge_shape(cfg, pair), output_scale_init)
+def build_bridge(cfg: RunConfig, pair: LoadedPair, output_scale_init: float) -> Bridge:
+    """A freshly initialised bridge of cfg.bridge_architecture on the pair's device and dtype.
+
+    `eval` and `benchmark-latency --checkpoint` rebuild a trained bridge through this from the
+    checkpoint's own config, so its architecture comes back with it.
+    """
+    bridge = make_bridge(bridge_shape(cfg, pair), output_scale_init)
     return bridge.to(device=pair.device, dtype=bridge_dtype(cfg, pair.device))

@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from telepathy.atomic import atomic_write_text
-from telepathy.bridge import PerceiverBridge
+from telepathy.bridge import Bridge
 from telepathy.checkpoint import CheckpointError, check_matches, load_checkpoint, save_checkpoint
 from telepathy.config import RunConfig
 from telepathy.data import Example
@@ -141,7 +141,7 @@ class LoopOutcome:
 class TrainOutcome:
     """What a finished training run reports."""
 
-    bridge: PerceiverBridge
+    bridge: Bridge
     steps_completed: int
     restarts: int
     resumed_from_step: int | None
@@ -442,7 +442,7 @@ def _micro_step(
     cfg: RunConfig,
     pair: LoadedPair,
     framing: Framing,
-    bridge: PerceiverBridge,
+    bridge: Bridge,
     embed: torch.nn.Module,
     batch: Sequence[Example],
 ) -> dict[str, torch.Tensor]:

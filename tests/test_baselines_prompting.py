@@ -333,6 +333,24 @@ def test_gsm8k_answers_are_scored_by_the_shared_scorer(raw, gold, prediction):
     assert metrics["per_class_accuracy"] == {}
 
 
+@pytest.mark.parametrize(
+    ("raw", "prediction", "lenient"),
+    [
+        ("a river bank", None, True),  # was parsed as A; only the lenient rule still says A
+        ("A. river bank", "A", True),
+        (" A", "A", True),
+        ("B) shore", "B", False),
+    ],
+)
+def test_commonsenseqa_article_is_not_choice_a(raw, prediction, lenient):
+    spec = get_dataset("commonsenseqa")
+    metrics, samples = score_predictions(spec, [Example("c", {"question": "q"}, "A")], [raw])
+    assert samples[0]["prediction"] == prediction
+    assert samples[0]["correct"] is (prediction == "A")
+    assert samples[0]["correct_lenient"] is lenient  # the original substring rule, unchanged
+    assert metrics["invalid_rate"] == (1.0 if prediction is None else 0.0)
+
+
 def test_passkey_scores_exact_match_and_digit_accuracy():
     spec = get_dataset("passkey")
     items = [Example(f"p{i}", {"code": c}, c) for i, c in enumerate(("12345", "67890"))]

@@ -85,6 +85,46 @@ def test_tiny_pair_learns_the_offline_binary_task_in_100_steps(model_cache, tmp_
     assert elapsed < 120  # the budget is 60 s on 2 cores; generous here for loaded CI machines
 
 
+@pytest.mark.parametrize("architecture", ["perceiver", "mlp", "linear"])
+def test_train_then_eval_keeps_the_bridge_architecture(model_cache, tmp_path, architecture):
+    """3 steps of `train`, then `eval` rebuilds the bridge from its file: same architecture."""
+    train = train_tiny(
+        tmp_path,
+        model_cache,
+        5,
+        "steps=3",
+        "train_size=16",
+        "batch_size=4",
+        "eval_every=0",
+        "eval_first_n=8",
+        f"bridge_architecture={architecture}",
+    )
+    assert train.returncode == 0, train.stderr[-3000:]
+    evaluation = telepathy(
+        *f"eval --bridge {tmp_path}/bridge.pt --result {tmp_path}/eval.json --threads 2 "
+        f"--no-progress --cache-dir {model_cache}".split()
+    )
+    assert evaluation.returncode == 0, evaluation.stderr[-3000:]
+    trained = json.loads((tmp_path / "train.json").read_text())
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert trained["hyperparameters"]["bridge_shape"]["architecture"] == architecture
+    assert result["hyperparameters"]["bridge_architecture"] == architecture
+    assert result["parameters"]["bridge_total"] == trained["parameters"]["bridge_total"]
+    assert result["metrics"]["n_examples"] == 8
+    assert validate_file(tmp_path / "eval.json") == []
+    assert validate_file(tmp_path / "train.json") == []
+
+
+def test_unknown_bridge_architecture_fails_at_resolve_time():
+    proc = telepathy(
+        *"resolve-config --pair tiny --dataset synth_sentiment --seed 1 "
+        "--set bridge_architecture=transformer".split()
+    )
+    assert proc.returncode == 1
+    assert "bridge_architecture must be one of ('perceiver', 'mlp', 'linear')" in proc.stderr
+    assert "got 'transformer'" in proc.stderr
+
+
 def test_unknown_dataset_fails_before_anything_is_written(tmp_path):
     proc = telepathy(
         *f"train --pair tiny --dataset imagenet --seed 1 --bridge {tmp_path}/b.pt "

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from telepathy.config import ConfigError, resolve_run_config
+from telepathy.checkpoint import CheckpointError, check_matches
+from telepathy.config import ConfigError, RunConfig, resolve_run_config
 from telepathy.protocols import HARDCODED_SCALE_FACTOR, PROTOCOLS
+from telepathy.results import config_digest
 
 
 def resolve(protocol="dec2025", pair="paper", dataset="sst2", seed=42, **overrides):
@@ -82,6 +86,35 @@ def test_digest_changes_with_any_setting_and_is_stable():
     assert resolve().digest() != resolve(seed=123).digest()
 
 
+def test_bridge_architecture_defaults_to_the_perceiver_and_can_be_set():
+    for protocol in PROTOCOLS:
+        assert resolve(protocol=protocol).bridge_architecture == "perceiver"
+    assert resolve(bridge_architecture="mlp").bridge_architecture == "mlp"
+    assert resolve(bridge_architecture="linear").to_dict()["bridge_architecture"] == "linear"
+
+
+def test_adding_bridge_architecture_left_every_perceiver_digest_alone():
+    # The digest of a config from before the setting existed (the same dict without the key):
+    # the workflow reruns training on a changed digest, and nothing about these runs changed.
+    cfg = resolve()
+    before = {k: v for k, v in cfg.to_dict().items() if k != "bridge_architecture"}
+    assert cfg.digest() == config_digest(before)
+    assert RunConfig.from_dict(before) == cfg  # an old saved config reads as the perceiver
+    assert (
+        len({cfg.digest(), *(resolve(bridge_architecture=a).digest() for a in ("mlp", "linear"))})
+        == 3
+    )
+
+
+def test_resuming_a_checkpoint_saved_before_the_setting_existed():
+    pair = {"name": "paper", "sender_id": "s", "receiver_id": "r"}
+    old = {k: v for k, v in resolve().to_dict().items() if k != "bridge_architecture"}
+    state = {"pair": pair, "config": old}
+    check_matches(state, Path("state.pt"), pair=pair, cfg=resolve())  # same run: accepted
+    with pytest.raises(CheckpointError, match="bridge_architecture: 'perceiver' -> 'mlp'"):
+        check_matches(state, Path("state.pt"), pair=pair, cfg=resolve(bridge_architecture="mlp"))
+
+
 def test_string_overrides_are_typed():
     cfg = resolve(steps="10", lr="1e-3", drop_last="false", eval_first_n="none")
     assert (cfg.steps, cfg.lr, cfg.drop_last, cfg.eval_first_n) == (10, 1e-3, False, None)
@@ -101,6 +134,11 @@ def test_string_overrides_are_typed():
         ({"steps": "many"}, "steps: expected int, got 'many'"),
         ({"colour": "red"}, "unknown setting 'colour'; settings that can be set: seed"),
         ({"bridge_dtype": "fp8"}, "bridge_dtype must be one of"),
+        (
+            {"bridge_architecture": "transformer"},
+            r"bridge_architecture must be one of \('perceiver', 'mlp', 'linear'\), "
+            "got 'transformer'",
+        ),
     ],
 )
 def test_bad_settings_name_the_value_and_the_choices(kwargs, message):

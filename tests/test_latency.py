@@ -12,8 +12,10 @@ import pytest
 import torch
 
 from telepathy import timing
+from telepathy.bridge import BRIDGE_CLASSES, count_parameters
 from telepathy.checkpoint import save_checkpoint
 from telepathy.cli import main
+from telepathy.config import BRIDGE_ARCHITECTURES
 from telepathy.data import get_dataset, load_examples
 from telepathy.framing import Framing
 from telepathy.latency import (
@@ -320,9 +322,13 @@ def test_random_weights_needs_no_checkpoint_or_real_weights(model_cache, tmp_pat
     assert json.loads(out.read_text())["mode"]["weights"] == "random_weights"
 
 
-def test_trained_checkpoint_run_records_path_and_digest(tiny_pair, model_cache, tmp_path):
-    cfg = tiny_config()
+@pytest.mark.parametrize("architecture", BRIDGE_ARCHITECTURES)
+def test_trained_checkpoint_run_records_path_and_digest(
+    tiny_pair, model_cache, tmp_path, architecture
+):
+    cfg = tiny_config(bridge_architecture=architecture)
     bridge = build_bridge(cfg, tiny_pair, 0.05)
+    assert type(bridge) is BRIDGE_CLASSES[architecture]
     checkpoint = tmp_path / "bridge.pt"
     save_checkpoint(
         checkpoint,
@@ -351,6 +357,9 @@ def test_trained_checkpoint_run_records_path_and_digest(tiny_pair, model_cache, 
     assert mode["checkpoint"]["sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     assert mode["checkpoint"]["trained_steps"] == 6
     assert (record["protocol"], record["dataset"]) == (cfg.protocol, cfg.dataset)
+    # the checkpoint's own architecture was rebuilt and timed, not a default Perceiver
+    assert record["config"]["bridge_architecture"] == architecture
+    assert record["parameters"]["bridge_total"] == count_parameters(bridge)
 
 
 def test_missing_checkpoint_fails_before_any_model_loads(no_model_loads, tmp_path, caplog):

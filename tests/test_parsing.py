@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from telepathy.data import get_dataset
 from telepathy.parsing import (
     INVALID,
     extract_number,
@@ -55,6 +56,66 @@ BANKING = ["card_arrival", "card_linking", "exchange_rate"]
 )
 def test_parse_label(text: str, labels: list[str], expected: str | None) -> None:
     assert parse_label(text, labels) == expected
+
+
+CSQA = list(get_dataset("commonsenseqa").label_words or ())  # A-E, as the registry defines them
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A letter on its own, as the output or opening it
+        ("B", "B"),
+        (" B", "B"),
+        ("b", "B"),  # case is ignored, as for every label
+        ("B.", "B"),
+        ("(B)", "B"),
+        ("B)", "B"),
+        ("B:", "B"),
+        ("**B**", "B"),
+        ("B\n", "B"),
+        ("B. river bank", "B"),  # the choice's letter and text, as the prompt lists them
+        ("B) river bank", "B"),
+        ("A. river bank", "A"),
+        ("a", "A"),  # nothing else in the output: a letter answer
+        ("E\n\nQuestion: Where?\nA. park\nB. bank", "E"),  # few-shot run-on: the opening wins
+        # After an answer cue, or in brackets anywhere
+        ("Answer: B", "B"),
+        ("answer:B", "B"),
+        ("The answer is B", "B"),
+        ("The answer is B.", "B"),
+        ("The answer is: (C)", "C"),
+        ("The correct answer is\nD", "D"),
+        ("The best choice is E.", "E"),
+        ("Option [D]", "D"),
+        ("I pick (c) here", "C"),
+        ("a river bank (B)", "B"),  # the article does not count, the bracketed letter does
+        ("a river bank. Answer: B", "B"),
+        # The article or a letter inside ordinary text: no answer (the bug: "a" parsed as A)
+        ("a river bank", None),
+        ("A river bank", None),
+        ("it is a bank", None),
+        ("The answer is a river bank", None),
+        ("e.g. a bank", None),  # "e." of "e.g." is not choice E
+        ("a river bank, so B", None),  # a bare letter mid-sentence is not read as an answer
+        ("The answer is B because", None),  # strict: does not guess
+        ("Bank", None),
+        ("", None),
+    ],
+)
+def test_single_letter_labels_count_only_as_standalone_answers(text, expected) -> None:
+    assert parse_label(text, CSQA) == expected
+
+
+def test_letter_rule_applies_to_single_letters_only() -> None:
+    # digits (PIQA's 1 / 2) and longer labels keep the plain whole-word rule
+    assert parse_label("Solution 2 works", ["1", "2"]) == "2"
+    assert parse_label("my answer is no", ["No", "Yes"]) == "No"
+    assert parse_label("it is no river bank", ["No", "Yes"]) == "No"
+    # a single-letter alias is held to the letter rule too, a longer alias is not
+    aliases = {"A": ["choice one"], "B": ["b"]}
+    assert parse_label("choice one", ["A", "B"], aliases) == "A"
+    assert parse_label("a bank", ["A", "B"], aliases) is None
 
 
 def test_parse_label_aliases_resolve_to_their_label() -> None:

@@ -10,11 +10,18 @@ import pytest
 import torch
 from conftest import tiny_config
 
-from telepathy.checkpoint import CheckpointError, load_checkpoint
+from telepathy.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from telepathy.config import BRIDGE_ARCHITECTURES, RunConfig
 from telepathy.data import get_dataset, load_examples
 from telepathy.framing import Framing
-from telepathy.runtime import build_bridge
-from telepathy.train import BatchSchedule, TrainingInterrupted, _micro_step, train_bridge
+from telepathy.runtime import build_bridge, sender_states
+from telepathy.train import (
+    BatchSchedule,
+    TrainingInterrupted,
+    _micro_step,
+    final_bridge_state,
+    train_bridge,
+)
 
 
 def setup(tiny_pair, **overrides):
@@ -53,6 +60,30 @@ def test_no_gradient_reaches_either_lm_but_the_bridge_gets_one(tiny_pair):
     grads = [p.grad for p in bridge.parameters()]
     assert all(g is not None for g in grads)
     assert sum(float(g.abs().sum()) for g in grads) > 0
+
+
+@pytest.mark.parametrize("architecture", BRIDGE_ARCHITECTURES)
+def test_final_bridge_file_rebuilds_the_trained_architecture(tiny_pair, tmp_path, architecture):
+    """Train 3 steps, save the file `eval` reads, rebuild it the way `eval` does: same output."""
+    cfg, framing, train = setup(tiny_pair, steps=3, bridge_architecture=architecture)
+    outcome = run(tiny_pair, cfg, framing, train, tmp_path / "run")
+    path = tmp_path / "bridge.pt"
+    save_checkpoint(path, final_bridge_state(cfg, tiny_pair, outcome))
+    state = load_checkpoint(path)
+    assert state["bridge_shape"]["architecture"] == architecture
+    saved = RunConfig.from_dict(state["config"])
+    torch.manual_seed(1234)  # a different fresh init: only the loaded weights can match
+    rebuilt = build_bridge(saved, tiny_pair, state["output_scale_init"])
+    rebuilt.load_state_dict(state["bridge"])
+    assert type(rebuilt) is type(outcome.bridge) and rebuilt.shape.architecture == architecture
+    sender_in = framing.sender_batch(train[:4], tiny_pair.device)
+    states = sender_states(
+        tiny_pair.sender, sender_in.input_ids, sender_in.attention_mask, cfg.source_layer
+    )
+    with torch.no_grad():
+        expected = outcome.bridge(states, sender_in.attention_mask).soft_tokens
+        got = rebuilt(states, sender_in.attention_mask).soft_tokens
+    assert torch.equal(got, expected)
 
 
 def test_interrupted_and_resumed_run_ends_with_identical_weights(tiny_pair, tmp_path):

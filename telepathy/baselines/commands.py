@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from telepathy.commands import _load_eval, _load_train, _local_files, _resolve, _setup_torch
+from telepathy.parsing import PARSER_DESCRIPTION
 
 log = logging.getLogger("telepathy")
 
@@ -160,7 +161,7 @@ def _write_eval_record(
             **hyperparameters,
             "eval_batch_size": args.batch_size,
             "decoding": f"greedy, max_new_tokens={cfg.max_new_tokens}",
-            "parser": "first label word (fixed order) matched as a whole word, else INVALID",
+            "parser": PARSER_DESCRIPTION,
         },
         metrics={**report.metrics, **metrics, "eval_s": report.eval_s},
         timings={**timings, "eval_s": report.eval_s},

@@ -19,6 +19,7 @@ from telepathy.bridge import count_parameters
 from telepathy.data import DatasetSpec, Example
 from telepathy.lms import LoadedLM
 from telepathy.pairs import get_pair
+from telepathy.parsing import PARSER_DESCRIPTION
 from telepathy.records import device_name
 from telepathy.results.provenance import collect_provenance
 from telepathy.results.validate import SCHEMA_VERSION, ids_digest
@@ -110,7 +111,7 @@ def prompting_hyperparameters(
                 else ""
             )
         ),
-        "parser": "first label word (fixed order) matched as a whole word, else INVALID",
+        "parser": PARSER_DESCRIPTION,
         "truncation": f"{cfg.truncate_field} to {cfg.input_max_tokens} tokens of the reading model",
     }
     if cfg.spec.family == "few_shot":

@@ -88,7 +88,7 @@ def test_restricting_datasets_and_seeds_restricts_everything():
         ({"baselines": {"probe": {"datasets": ["gsm8k"]}}}, "probe cannot run on gsm8k"),
         ({"baselines": {"lora": {"datasets": ["mnli"]}}}, "'mnli'"),
         (
-            {"ablations": [{"study": "soft_tokens", "dataset": "boolq", "soft_tokens": [4]}]},
+            {"ablations": [{"study": "soft_tokens", "dataset": "synth_topic", "soft_tokens": [4]}]},
             "no main entry",
         ),
         (
@@ -99,8 +99,6 @@ def test_restricting_datasets_and_seeds_restricts_everything():
 )
 def test_bad_entries_fail_while_planning_and_name_the_value(change, message):
     config = _config()
-    if "baselines" in change or "ablations" in change:
-        config["grids"]["dec2025"]["runs"] = config["grids"]["dec2025"]["runs"][:3]
     config["grids"]["dec2025"].update(change)
     with pytest.raises((GridError, ValueError), match=message):
         expand_grid(config)

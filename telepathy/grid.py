@@ -288,32 +288,22 @@ class _Expander:
             protocol=self.grid.protocol, pair=pair, dataset=dataset, seed=seed, overrides=overrides
         )
         options: dict[str, Any] = {}
+        digest = cfg.digest()
         if method in PROMPTING_METHODS:
-            shared = {theirs: getattr(cfg, ours) for ours, theirs in SHARED_WITH_PROMPTING.items()}
+            # only what prompting shares with the bridge: the eval list and the truncation
+            settings = {new: getattr(cfg, old) for old, new in SHARED_WITH_PROMPTING.items()}
             shots = _shots(entry, dataset) if "few_shot" in method else None
-            prompting = resolve_prompting_config(
+            if shots is not None:
+                options["shots"] = shots
+            digest = resolve_prompting_config(
                 method=method,
                 protocol=self.grid.protocol,
                 pair=pair,
                 dataset=dataset,
                 seed=seed,
                 shots=shots,
-                overrides=shared,
-            )
-            if shots is not None:
-                options["shots"] = shots
-            return BaselineRun(
-                method=method,
-                pair=pair,
-                dataset=dataset,
-                seed=seed,
-                soft_tokens=k,
-                source_layer=cfg.source_layer,
-                settings=shared,
-                options=options,
-                digest=prompting.digest(),
-                config=cfg,
-            )
+                overrides=settings,
+            ).digest()
         if method == "lora":
             options["lora_schedule"] = entry.get("lora_schedule", "method")
         return BaselineRun(
@@ -325,7 +315,7 @@ class _Expander:
             source_layer=cfg.source_layer,
             settings=settings,
             options=options,
-            digest=cfg.digest(),
+            digest=digest,
             config=cfg,
         )
 

@@ -114,13 +114,15 @@ def plan_from_dry_run(text: str) -> dict[str, Any]:
 
 def format_plan(plan: dict[str, Any]) -> str:
     """A fixed-width table for the terminal."""
-    lines = [f"{'rule':<22}{'jobs':>6}{'hours':>10}{'GPU-h':>10}  partition / GPU model"]
+    width = max([len("total"), *(len(row["rule"]) for row in plan["rules"])]) + 2
+    lines = [f"{'rule':<{width}}{'jobs':>6}{'hours':>10}{'GPU-h':>10}  partition / GPU model"]
     for row in plan["rules"]:
         lines.append(
-            f"{row['rule']:<22}{row['jobs']:>6}{row['runtime_hours']:>10.2f}{row['gpu_hours']:>10.2f}"
+            f"{row['rule']:<{width}}{row['jobs']:>6}{row['runtime_hours']:>10.2f}"
+            f"{row['gpu_hours']:>10.2f}"
             f"  {','.join(row['partitions'])} / {','.join(row['gpu_models'])}"
         )
-    lines.append(f"{'total':<22}{plan['jobs']:>6}{'':>10}{plan['gpu_hours']:>10.2f}")
+    lines.append(f"{'total':<{width}}{plan['jobs']:>6}{'':>10}{plan['gpu_hours']:>10.2f}")
     for place in plan["by_partition_and_gpu"]:
         lines.append(
             f"  partition {place['partition']}, GPU {place['gpu_model']}: {place['jobs']} jobs, "

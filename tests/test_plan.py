@@ -45,20 +45,29 @@ def test_plan_of_the_paper_grid(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     plan = json.loads((tmp_path / "plan.json").read_text())
     rules = {row["rule"]: row for row in plan["rules"]}
-    assert rules["train_bridge"]["jobs"] == 17 and rules["evaluate_bridge"]["jobs"] == 17
+    assert rules["train_bridge"]["jobs"] == 31 and rules["evaluate_bridge"]["jobs"] == 31
     train_minutes = (
         3 * expected_train_minutes(2000, 2)  # SST-2, 3 seeds
         + 3 * expected_train_minutes(2000, 2)  # AG News
         + 3 * expected_train_minutes(2000, 1)  # TREC
         + 4 * expected_train_minutes(3000, 1)  # Banking77, K 16/32/64/128
         + 4 * expected_train_minutes(1000, 1)  # Passkey
+        + 3 * expected_train_minutes(2000, 1)  # BoolQ, PIQA, CommonsenseQA
+        + expected_train_minutes(2500, 1)  # GSM8K
+        + 10 * expected_train_minutes(2000, 2)  # SST-2 ablations: 4 K, 4 layers, 2 bridges
     )
-    assert rules["train_bridge"]["gpu_hours"] == round(train_minutes / 60, 3) == 9.5
-    assert rules["evaluate_bridge"]["gpu_hours"] == 17 * 30 / 60
+    assert rules["train_bridge"]["gpu_hours"] == round(train_minutes / 60, 3) == 18.217
+    assert rules["evaluate_bridge"]["gpu_hours"] == 31 * 30 / 60
+    # a trained baseline asks for its bridge's training time plus 30 min of eval
+    tuning_minutes = 3 * (expected_train_minutes(2000, 2) + 30) * 2 + 3 * (
+        expected_train_minutes(2000, 1) + 30
+    )
+    assert rules["baseline_prompt_tuning"]["gpu_hours"] == tuning_minutes / 60 == 10.0
+    assert rules["baseline_zero_shot_receiver"]["jobs"] == 8
     assert rules["prepare_models"]["gpu_hours"] == 0 and rules["prepare_models"]["jobs"] == 1
     assert rules["train_bridge"]["gpu_models"] == ["h100"]
-    assert plan["gpu_hours"] == 18.0
-    assert "train_bridge" in proc.stdout and "18.00" in proc.stdout  # the printed table
+    assert plan["gpu_hours"] == round(sum(row["gpu_hours"] for row in plan["rules"]), 3)
+    assert "baseline_prompt_tuning_control" in proc.stdout and "104.72" in proc.stdout
 
 
 SAMPLE = """

@@ -34,13 +34,14 @@ lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 # The main job on the embedded default: the whole workflow with the small real pair on the
-# offline sentiment task (2 seeds x 2 soft-token counts), CPU, local executor, no network.
+# offline sentiment task (bridges, ablation points, every baseline, the latency benchmark),
+# CPU, local executor, no network.
 # `python -m telepathy` in the rules must find this venv's Python, hence PATH.
 demo: models
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake all_paper_tables \
 		--profile workflow/profiles/local --configfile workflow/configs/embedded.yaml
 	@echo "merged table: results/corrected/runs.csv"
-	@cut -d, -f1-12 results/corrected/runs.csv
+	@cut -d, -f1,2,5,12,14 results/corrected/runs.csv  # run, status, studies, accuracy, invalid
 
 clean-demo:
 	rm -rf results/corrected logs benchmarks

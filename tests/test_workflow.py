@@ -307,3 +307,21 @@ def test_every_baseline_ablation_and_benchmark_runs_end_to_end(tmp_path, model_c
         "merge_runs": 1,
         "all_paper_tables": 1,
     }
+
+
+def test_every_dataset_runs_end_to_end(tmp_path, model_cache):
+    config = _config_in(tmp_path, REPO / "tests" / "workflow" / "all_datasets.yaml")
+    run = snakemake(
+        "--configfile", str(config), "--profile", str(PROFILE), "all_paper_tables", cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    table = pd.read_csv(tmp_path / "results" / "corrected" / "runs.csv")
+    assert set(table["status"]) == {"complete"}, table[["run_id", "status"]]
+    nine = {"sst2", "agnews", "trec", "banking77", "boolq", "piqa", "commonsenseqa", "gsm8k"}
+    nine.add("passkey")
+    by_method = table.groupby("method")["dataset"].agg(set).to_dict()
+    assert by_method["bridge"] == by_method["zero_shot_receiver"] == nine
+    assert by_method["text_relay"] == nine
+    assert by_method["probe"] == nine - {"gsm8k", "passkey"}  # no class labels to fit
+    passkey = table[(table["method"] == "bridge") & (table["dataset"] == "passkey")]
+    assert passkey["digit_accuracy"].notna().all()

@@ -56,6 +56,8 @@ GEMMA3 = ModelSpec(
 # Tiny random-init models for tests. Both use SmolLM2's real tokenizer: Gemma-3's 262k-entry
 # tokenizer alone takes ~3.5 s to load here, which breaks the "well under a second" budget.
 # Widths differ (64 vs 96) so the bridge's input projection is exercised as in the small pair.
+# 2048 positions: a prompt listing Banking77's 77 intents is ~600 tokens. (RoPE has no learned
+# positions, so the context size changes no weight and no output.)
 TINY_SENDER = ModelSpec(
     key="tiny-llama",
     model_id="tiny random-init LlamaForCausalLM (2 layers, width 64)",
@@ -69,7 +71,7 @@ TINY_SENDER = ModelSpec(
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=512,
+        max_position_embeddings=2048,
         tie_word_embeddings=True,
     ),
 )
@@ -86,7 +88,7 @@ TINY_RECEIVER = ModelSpec(
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=512,
+        max_position_embeddings=2048,
         tie_word_embeddings=True,
         sliding_window=None,
         # With the default 0.02 the tied head's largest reachable logit is ~2 over a 49k vocab

@@ -496,9 +496,9 @@ def test_chat_template_wraps_the_prompt_as_a_user_turn(tiny_pair):
 
 
 def test_too_long_prompt_fails_with_the_context_size(tiny_pair):
-    with pytest.raises(ValueError, match="exceeds tiny-mistral's context of 512 positions"):
+    with pytest.raises(ValueError, match="exceeds tiny-mistral's context of 2048 positions"):
         prompting.generate_greedy(
-            tiny_pair.receiver, ["word " * 600], max_new_tokens=2, batch_size=1
+            tiny_pair.receiver, ["word " * 2100], max_new_tokens=2, batch_size=1
         )
 
 

@@ -267,7 +267,7 @@ def _config_in(tmp_path: Path, source: Path) -> Path:
 
 def test_every_baseline_ablation_and_benchmark_runs_end_to_end(tmp_path, model_cache):
     config = _config_in(tmp_path, REPO / "tests" / "workflow" / "baselines.yaml")
-    base = ("--configfile", str(config), "--profile", str(PROFILE))
+    base = ("--configfile", str(config), "--profile", str(PROFILE), "--max-threads", "1")
     run = snakemake(*base, "all_paper_tables", cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-4000:]
     table = pd.read_csv(tmp_path / "results" / "corrected" / "runs.csv")
@@ -311,8 +311,11 @@ def test_every_baseline_ablation_and_benchmark_runs_end_to_end(tmp_path, model_c
 
 def test_every_dataset_runs_end_to_end(tmp_path, model_cache):
     config = _config_in(tmp_path, REPO / "tests" / "workflow" / "all_datasets.yaml")
+    # one thread per job, so the local profile's 2 cores run two of these short jobs at once
     run = snakemake(
-        "--configfile", str(config), "--profile", str(PROFILE), "all_paper_tables", cwd=tmp_path
+        *("--configfile", str(config), "--profile", str(PROFILE), "--max-threads", "1"),
+        "all_paper_tables",
+        cwd=tmp_path,
     )
     assert run.returncode == 0, run.stderr[-4000:]
     table = pd.read_csv(tmp_path / "results" / "corrected" / "runs.csv")

@@ -2,9 +2,9 @@
 # each writing the bridge's eval JSON with per-sample predictions at
 # results/<protocol>/baselines/<method>/<pair>/<dataset>/seed<seed>/eval.json.
 
-BASELINE_RESULT = "results/{protocol}/baselines/" + BASELINE_DIR + "/eval.json"
-BASELINE_LOG = "logs/baselines/{protocol}/" + BASELINE_DIR + ".log"
-BASELINE_BENCHMARK = "benchmarks/baselines/{protocol}/" + BASELINE_DIR + ".tsv"
+BASELINE_RESULT = f"results/{{protocol}}/baselines/{BASELINE_DIR}/eval.json"
+BASELINE_LOG = f"logs/baselines/{{protocol}}/{BASELINE_DIR}.log"
+BASELINE_BENCHMARK = f"benchmarks/baselines/{{protocol}}/{BASELINE_DIR}.tsv"
 # What every baseline command takes: the run's identity, settings, local data and threads.
 BASELINE_ARGS = (
     " --protocol {wildcards.protocol} --pair {wildcards.pair} --dataset {wildcards.dataset}"
@@ -44,8 +44,8 @@ for method in PROMPTING_METHODS:
             gpu=1,
             gpu_model="h100",
         shell:
-            "python -m telepathy baseline --method {wildcards.method}" + BASELINE_ARGS
-            + " --result {output.result} > {log} 2>&1"
+            f"python -m telepathy baseline --method {{wildcards.method}}{BASELINE_ARGS}"
+            " --result {output.result} > {log} 2>&1"
 
 
 # Prompt tuning without the text (the original control), with the text, and LoRA (§5.5, §5.7):
@@ -61,7 +61,7 @@ for method in TRAINED_BASELINES:
             models="results/models/{pair}.json",
             data="results/data/{dataset}.json",
         output:
-            metrics="results/{protocol}/baselines/" + BASELINE_DIR + "/metrics.jsonl",
+            metrics=f"results/{{protocol}}/baselines/{BASELINE_DIR}/metrics.jsonl",
             result=BASELINE_RESULT,
         params:
             options=get_baseline_options,
@@ -83,8 +83,8 @@ for method in TRAINED_BASELINES:
             gpu_model="h100",
             max_timeout_requeues=10,
         shell:
-            "python -m telepathy train-baseline --method {wildcards.method}" + BASELINE_ARGS
-            + " --checkpoint {params.checkpoint} --metrics {output.metrics}"
+            f"python -m telepathy train-baseline --method {{wildcards.method}}{BASELINE_ARGS}"
+            " --checkpoint {params.checkpoint} --metrics {output.metrics}"
             " --result {output.result} --resume auto > {log} 2>&1"
 
 
@@ -121,5 +121,5 @@ for method, command in (("noise", "eval-noise"), ("probe", "probe")):
             gpu=1,
             gpu_model="h100",
         shell:
-            "python -m telepathy {params.command}" + BASELINE_ARGS
-            + " --result {output.result} > {log} 2>&1"
+            f"python -m telepathy {{params.command}}{BASELINE_ARGS}"
+            " --result {output.result} > {log} 2>&1"

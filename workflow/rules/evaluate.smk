@@ -3,16 +3,16 @@
 
 rule evaluate_bridge:
     input:
-        bridge="results/{protocol}/train/" + RUN_DIR + "/bridge.pt",
+        bridge=f"results/{{protocol}}/train/{RUN_DIR}/bridge.pt",
         data="results/data/{dataset}.json",
     output:
-        result="results/{protocol}/eval/" + RUN_DIR + "/eval.json",
+        result=f"results/{{protocol}}/eval/{RUN_DIR}/eval.json",
     params:
         data=get_data_args,
     log:
-        "logs/evaluate_bridge/{protocol}/" + RUN_DIR + ".log",
+        f"logs/evaluate_bridge/{{protocol}}/{RUN_DIR}.log",
     benchmark:
-        "benchmarks/evaluate_bridge/{protocol}/" + RUN_DIR + ".tsv"
+        f"benchmarks/evaluate_bridge/{{protocol}}/{RUN_DIR}.tsv"
     conda:
         "../../envs/telepathy.yaml"
     threads: 8

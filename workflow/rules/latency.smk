@@ -7,12 +7,12 @@ rule benchmark_latency:
         unpack(get_latency_inputs),
         data="results/data/{dataset}.json",
     output:
-        result="results/{protocol}/latency/" + RUN_DIR + "/{mode}.json",
+        result=f"results/{{protocol}}/latency/{RUN_DIR}/{{mode}}.json",
     params:
         args=get_latency_args,
         data=get_data_args,
     log:
-        "logs/benchmark_latency/{protocol}/" + RUN_DIR + "/{mode}.log",
+        f"logs/benchmark_latency/{{protocol}}/{RUN_DIR}/{{mode}}.log",
     conda:
         "../../envs/telepathy.yaml"
     threads: 8

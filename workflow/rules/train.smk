@@ -7,18 +7,18 @@ rule train_bridge:
         models="results/models/{pair}.json",
         data="results/data/{dataset}.json",
     output:
-        bridge="results/{protocol}/train/" + RUN_DIR + "/bridge.pt",
-        metrics="results/{protocol}/train/" + RUN_DIR + "/metrics.jsonl",
-        result="results/{protocol}/train/" + RUN_DIR + "/train.json",
+        bridge=f"results/{{protocol}}/train/{RUN_DIR}/bridge.pt",
+        metrics=f"results/{{protocol}}/train/{RUN_DIR}/metrics.jsonl",
+        result=f"results/{{protocol}}/train/{RUN_DIR}/train.json",
     params:
         settings=get_train_settings,
         data=get_data_args,
         checkpoint=get_checkpoint,
         config_sha256=get_config_sha256,  # reruns exactly when the resolved settings change
     log:
-        "logs/train_bridge/{protocol}/" + RUN_DIR + ".log",
+        f"logs/train_bridge/{{protocol}}/{RUN_DIR}.log",
     benchmark:
-        "benchmarks/train_bridge/{protocol}/" + RUN_DIR + ".tsv"
+        f"benchmarks/train_bridge/{{protocol}}/{RUN_DIR}.tsv"
     conda:
         "../../envs/telepathy.yaml"
     threads: 8

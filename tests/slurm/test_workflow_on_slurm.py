@@ -155,7 +155,8 @@ def test_profile_runs_the_tiny_workflow_end_to_end_with_gpu_gres_and_readable_na
         assert ("gres/gpu:h100=1" in row["AllocTRES"]) == gpu_rule, row
     names = {rows[i]["JobName"] for i, s in jobs.items() if s["rule"] == "evaluate_bridge"}
     assert names == {
-        f"evaluate_bridge-protocol=corrected,pair=tiny,dataset=trec,k=4,layer=2,seed={seed}"
+        "evaluate_bridge-protocol=corrected,pair=tiny,dataset=trec,arch=perceiver,k=4,layer=2,"
+        f"seed={seed}"
         for seed in (42, 123)
     }
     # the two training runs were ready together: one array, one sbatch

@@ -163,7 +163,9 @@ def expand_grid(config: Mapping[str, Any]) -> Grid:
             )
         expander.bridge_runs({**_inherited(main), **entry}, entry["study"])
     for method, entry in (spec.get("baselines") or {}).items():
-        expander.baselines(method, entry or {}, main_entries)
+        if entry is None:  # switched off (an overlay can drop one of config.yaml's methods)
+            continue
+        expander.baselines(method, entry, main_entries)
     for number, entry in enumerate(spec.get("latency") or [], start=1):
         expander.latency(number, entry)
     return grid

@@ -102,3 +102,13 @@ def test_bad_entries_fail_while_planning_and_name_the_value(change, message):
     config["grids"]["dec2025"].update(change)
     with pytest.raises((GridError, ValueError), match=message):
         expand_grid(config)
+
+
+def test_a_null_section_or_method_is_switched_off():
+    config = _config()
+    grid = config["grids"]["dec2025"]
+    grid.update(ablations=None, latency=None)
+    grid["baselines"]["lora"] = None
+    expanded = expand_grid(config)
+    assert len(expanded.runs) == 21 and expanded.latency == {}
+    assert _count(expanded, "lora") == 0 and _count(expanded, "noise") == 1

@@ -10,6 +10,7 @@ workflow/rules/common.smk turns them into paths and shell arguments.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,12 @@ SHARED_WITH_PROMPTING = {
 }
 
 
+# The wildcard names of each kind of run's paths, in the order of its key.
+RUN_WILDCARDS = ("pair", "dataset", "arch", "k", "layer", "seed")
+BASELINE_WILDCARDS = ("method", "pair", "dataset", "seed")
+LATENCY_WILDCARDS = ("mode", *RUN_WILDCARDS)
+
+
 class GridError(ValueError):
     """A grid entry that cannot run; the message names the entry and the bad value."""
 
@@ -59,7 +66,7 @@ class BridgeRun:
 
     @property
     def key(self) -> tuple[str, ...]:
-        """The wildcard values (pair, dataset, arch, k, layer, seed) of its result paths."""
+        """The values of RUN_WILDCARDS in its result paths."""
         return (
             self.pair,
             self.dataset,
@@ -87,7 +94,7 @@ class BaselineRun:
 
     @property
     def key(self) -> tuple[str, ...]:
-        """The wildcard values (method, pair, dataset, seed) of its result path."""
+        """The values of BASELINE_WILDCARDS in its result path."""
         return (self.method, self.pair, self.dataset, str(self.seed))
 
 
@@ -101,6 +108,7 @@ class LatencyRun:
 
     @property
     def key(self) -> tuple[str, ...]:
+        """The values of LATENCY_WILDCARDS in its result path."""
         return (self.mode, *self.bridge.key)
 
 
@@ -112,17 +120,6 @@ class Grid:
     runs: dict[tuple[str, ...], BridgeRun] = field(default_factory=dict)
     baselines: dict[tuple[str, ...], BaselineRun] = field(default_factory=dict)
     latency: dict[tuple[str, ...], LatencyRun] = field(default_factory=dict)
-
-    @property
-    def datasets(self) -> list[str]:
-        found = {r.dataset for r in self.runs.values()}
-        found |= {b.dataset for b in self.baselines.values()}
-        return sorted(found)
-
-    @property
-    def pairs(self) -> list[str]:
-        found = {r.pair for r in self.runs.values()} | {b.pair for b in self.baselines.values()}
-        return sorted(found | {lat.bridge.pair for lat in self.latency.values()})
 
 
 def expand_grid(config: Mapping[str, Any]) -> Grid:
@@ -244,7 +241,7 @@ class _Expander:
         earlier = self.grid.runs.get(run.key)
         if earlier is not None:  # the same bridge in two studies: train it once
             studies = tuple(dict.fromkeys((*earlier.studies, study)))
-            run = BridgeRun(**{**vars(earlier), "studies": studies})
+            run = dataclasses.replace(earlier, studies=studies)
         self.grid.runs[run.key] = run
 
     def baselines(

@@ -6,7 +6,14 @@ import re
 
 from snakemake.utils import validate
 
-from telepathy.grid import BASELINE_METHODS, PROMPTING_METHODS, expand_grid
+from telepathy.grid import (
+    BASELINE_METHODS,
+    BASELINE_WILDCARDS,
+    LATENCY_WILDCARDS,
+    PROMPTING_METHODS,
+    RUN_WILDCARDS,
+    expand_grid,
+)
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -16,8 +23,6 @@ PROTOCOL = GRID.protocol
 RUNS = GRID.runs
 BASELINES = GRID.baselines
 LATENCY = GRID.latency
-PAIRS = GRID.pairs
-DATASETS = GRID.datasets
 
 wildcard_constraints:
     protocol=re.escape(PROTOCOL),
@@ -41,21 +46,24 @@ def _quoted_sets(settings):
     return " ".join(f"--set '{key}={'none' if v is None else v}'" for key, v in settings.items())
 
 
+def _lookup(table, names, what, wildcards):
+    """The grid entry a job's wildcards name (a job outside the grid is a clear error)."""
+    key = tuple(getattr(wildcards, name) for name in names)
+    if key not in table:
+        raise ValueError(f"{what} {key} is not in the {PROTOCOL} grid of config.yaml")
+    return table[key]
+
+
 def _run(wildcards):
-    key = (
-        wildcards.pair, wildcards.dataset, wildcards.arch, wildcards.k, wildcards.layer,
-        wildcards.seed,
-    )
-    if key not in RUNS:
-        raise ValueError(f"bridge run {key} is not in the {PROTOCOL} grid of config.yaml")
-    return RUNS[key]
+    return _lookup(RUNS, RUN_WILDCARDS, "bridge run", wildcards)
 
 
 def _baseline(wildcards):
-    key = (wildcards.method, wildcards.pair, wildcards.dataset, wildcards.seed)
-    if key not in BASELINES:
-        raise ValueError(f"baseline run {key} is not in the {PROTOCOL} grid of config.yaml")
-    return BASELINES[key]
+    return _lookup(BASELINES, BASELINE_WILDCARDS, "baseline run", wildcards)
+
+
+def _latency(wildcards):
+    return _lookup(LATENCY, LATENCY_WILDCARDS, "latency benchmark", wildcards)
 
 
 def get_train_settings(wildcards):
@@ -104,8 +112,7 @@ def get_baseline_checkpoint(wildcards):
 
 
 def _result_paths(protocol, run):
-    where = dict(zip(("pair", "dataset", "arch", "k", "layer", "seed"), run.key))
-    run_dir = RUN_DIR.format(**where)
+    run_dir = RUN_DIR.format(**dict(zip(RUN_WILDCARDS, run.key)))
     return (
         f"results/{protocol}/train/{run_dir}/train.json",
         f"results/{protocol}/eval/{run_dir}/eval.json",
@@ -113,14 +120,14 @@ def _result_paths(protocol, run):
 
 
 def _baseline_path(protocol, baseline):
-    where = dict(zip(("method", "pair", "dataset", "seed"), baseline.key))
-    return f"results/{protocol}/baselines/{BASELINE_DIR.format(**where)}/eval.json"
+    where = BASELINE_DIR.format(**dict(zip(BASELINE_WILDCARDS, baseline.key)))
+    return f"results/{protocol}/baselines/{where}/eval.json"
 
 
 def _latency_path(protocol, latency):
     mode, *run_key = latency.key
-    where = dict(zip(("pair", "dataset", "arch", "k", "layer", "seed"), run_key))
-    return f"results/{protocol}/latency/{RUN_DIR.format(**where)}/{mode}.json"
+    run_dir = RUN_DIR.format(**dict(zip(RUN_WILDCARDS, run_key)))
+    return f"results/{protocol}/latency/{run_dir}/{mode}.json"
 
 
 def all_results(protocol=PROTOCOL):
@@ -189,16 +196,6 @@ def get_baseline_runtime(wildcards):
     if baseline.method in TRAINED_BASELINES:
         return _training_minutes(baseline.config) + 30
     return 90 if baseline.method == "text_relay" else 60
-
-
-def _latency(wildcards):
-    key = (
-        wildcards.mode, wildcards.pair, wildcards.dataset, wildcards.arch, wildcards.k,
-        wildcards.layer, wildcards.seed,
-    )
-    if key not in LATENCY:
-        raise ValueError(f"latency benchmark {key} is not in the {PROTOCOL} grid of config.yaml")
-    return LATENCY[key]
 
 
 def get_latency_inputs(wildcards):

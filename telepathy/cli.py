@@ -212,6 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_baseline_commands(sub, _add_run_identity, _add_runtime)
     # ----- end of trained baselines and controls
 
+    # ----- the report: merged tables, the paper's tables (telepathy/report)
+    from telepathy.report.commands import add_report_commands
+
+    add_report_commands(sub)
+    # ----- end of the report
+
     p = sub.add_parser("validate-results", help="check result JSON files against the schema")
     p.add_argument("paths", nargs="+", type=Path, help="files or directories")
     p.set_defaults(func=commands.cmd_validate_results)

@@ -22,7 +22,7 @@ from telepathy.data import get_dataset
 from telepathy.pairs import get_pair, scale_layer
 
 # Keys of a grid entry that are run settings (passed to `telepathy train --set`).
-SETTING_KEYS = ("steps", "lr", "batch_size", "grad_accum", "eval_first_n")
+SETTING_KEYS = ("steps", "lr", "batch_size", "grad_accum", "eval_first_n", "sender_template")
 DEFAULT_ARCHITECTURE = "perceiver"
 TRAINED_METHODS = ("prompt_tuning_control", "prompt_tuning", "lora")
 BASELINE_METHODS = (*PROMPTING_METHODS, *TRAINED_METHODS, "noise", "probe")

@@ -186,13 +186,15 @@ def to_text(table: Table) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_table(table: Table, directory: Path) -> tuple[Path, Path]:
-    """Write `<name>.tex` and `<name>.txt` atomically; return both paths."""
+def write_table(table: Table, directory: Path) -> list[Path]:
+    """Write `<name>.tex`, `.txt` and `.html` atomically (the .tex last: rules declare it)."""
     from telepathy.atomic import atomic_write_text
 
-    tex = atomic_write_text(directory / f"{table.name}.tex", to_latex(table))
-    txt = atomic_write_text(directory / f"{table.name}.txt", to_text(table))
-    return tex, txt
+    return [
+        atomic_write_text(directory / f"{table.name}.txt", to_text(table)),
+        atomic_write_text(directory / f"{table.name}.html", to_html(table)),
+        atomic_write_text(directory / f"{table.name}.tex", to_latex(table)),
+    ]
 
 
 # Preamble for a document that \input's the generated tables (tests compile it with pdflatex).
@@ -209,3 +211,34 @@ def document(inputs: Sequence[str]) -> str:
     """A minimal LaTeX document that \\input's each table file (paths relative to it)."""
     body = "\n".join(rf"\input{{{p}}}" + "\n\\clearpage" for p in inputs)
     return PREAMBLE + "\\begin{document}\n" + body + "\n\\end{document}\n"
+
+
+def to_html(table: Table) -> str:
+    """The table as a small standalone HTML page (the Snakemake report shows it inline)."""
+    from html import escape as h
+
+    def row(cells: Sequence[str | Cell], tag: str) -> str:
+        parts = []
+        for c in map(cell, cells):
+            body = h(c.text) + (f" <small>{h(c.small)}</small>" if c.small else "")
+            body = f"<b>{body}</b>" if c.bold else body
+            body += f"<sup>{h(c.mark)}</sup>" if c.mark else ""
+            parts.append(f"<{tag}>{body}</{tag}>")
+        return "<tr>" + "".join(parts) + "</tr>"
+
+    rows = []
+    for i, r in enumerate(table.rows):
+        style = ' class="group"' if i in table.groups and i > 0 else ""
+        rows.append(row(r, "td").replace("<tr>", f"<tr{style}>", 1))
+    notes = "".join(f"<p class='note'>{h(n)}</p>" for n in table.notes)
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{h(table.name)}</title><style>"
+        "body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
+        "th,td{padding:2px 8px;text-align:right}th:first-child,td:first-child{text-align:left}"
+        "thead tr{border-top:2px solid #000;border-bottom:1px solid #000}"
+        "tbody tr:last-child{border-bottom:2px solid #000}tr.group{border-top:1px solid #000}"
+        ".note{font-size:11px;color:#333;max-width:60em}</style></head><body>"
+        f"<p>{h(table.caption)}</p><table><thead>{row(table.header, 'th')}</thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>{notes}</body></html>\n"
+    )

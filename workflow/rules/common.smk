@@ -14,6 +14,9 @@ from telepathy.grid import (
     RUN_WILDCARDS,
     expand_grid,
 )
+from telepathy.report.catalogue import products
+
+
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -23,6 +26,9 @@ PROTOCOL = GRID.protocol
 RUNS = GRID.runs
 BASELINES = GRID.baselines
 LATENCY = GRID.latency
+PRODUCTS = {product.name: product for product in products(GRID)}
+# true: tables and figures from the results that exist; the missing runs are listed, not run
+ALLOW_MISSING = bool(config.get("allow_missing", False))
 
 wildcard_constraints:
     protocol=re.escape(PROTOCOL),
@@ -34,6 +40,7 @@ wildcard_constraints:
     seed=r"\d+",
     method="|".join(BASELINE_METHODS),
     mode="trained|random_weights",
+    name="[a-z0-9_]+",
 
 # Where a bridge run's files live below results/<protocol>/<stage>/, and a baseline's.
 RUN_DIR = "{pair}/{dataset}/{arch}/k{k}/l{layer}/seed{seed}"
@@ -139,7 +146,13 @@ def all_results(protocol=PROTOCOL):
     """
     paths = [path for key in sorted(RUNS) for path in _result_paths(protocol, RUNS[key])]
     paths += [_baseline_path(protocol, BASELINES[key]) for key in sorted(BASELINES)]
-    return paths + [_latency_path(protocol, LATENCY[key]) for key in sorted(LATENCY)]
+    paths += [_latency_path(protocol, LATENCY[key]) for key in sorted(LATENCY)]
+    return _existing(paths)
+
+
+def _existing(paths):
+    """All of `paths`; only those already there under allow_missing (nothing is run then)."""
+    return [p for p in paths if os.path.exists(p)] if ALLOW_MISSING else paths
 
 
 def get_plan_argument(wildcards):
@@ -153,20 +166,117 @@ def get_all_results(wildcards):
     return [p for p in all_results(wildcards.protocol) if "/latency/" not in p]
 
 
+def _dataset_results(wildcards):
+    """Every bridge and baseline result file of one dataset (and whether it is a bridge's)."""
+    runs = [(RUNS[k], True) for k in sorted(RUNS) if RUNS[k].dataset == wildcards.dataset]
+    runs += [(BASELINES[k], False) for k in sorted(BASELINES) if k[2] == wildcards.dataset]
+    return runs
+
+
+def get_dataset_results(wildcards):
+    """The result files merge_dataset reads (those that exist, under allow_missing)."""
+    paths = []
+    for run, is_bridge in _dataset_results(wildcards):
+        if is_bridge:
+            paths += _result_paths(wildcards.protocol, run)
+        else:
+            paths.append(_baseline_path(wildcards.protocol, run))
+    if not paths:
+        raise ValueError(f"dataset {wildcards.dataset!r} has no runs in the {PROTOCOL} grid")
+    return _existing(paths)
+
+
 def get_merge_runs(wildcards):
-    """`--run ...` and `--baseline ...` arguments naming every expected result file."""
+    """`--run ...` and `--baseline ...` arguments naming every expected result of a dataset."""
     args = []
-    for key in sorted(RUNS):
-        run = RUNS[key]
-        train, evaluation = _result_paths(wildcards.protocol, run)
-        studies = "+".join(run.studies)
-        args.append(
-            f"--run {wildcards.protocol},{','.join(key)},{studies},{train},{evaluation}"
-        )
-    for key in sorted(BASELINES):
-        path = _baseline_path(wildcards.protocol, BASELINES[key])
-        args.append(f"--baseline {wildcards.protocol},{','.join(key)},{path}")
+    for run, is_bridge in _dataset_results(wildcards):
+        if is_bridge:
+            train, evaluation = _result_paths(wildcards.protocol, run)
+            studies = "+".join(run.studies)
+            key = ",".join(run.key)
+            args.append(f"--run {wildcards.protocol},{key},{studies},{train},{evaluation}")
+        else:
+            path = _baseline_path(wildcards.protocol, run)
+            args.append(f"--baseline {wildcards.protocol},{','.join(run.key)},{path}")
     return " ".join(args)
+
+
+# ----------------------------------------------------------------------------- tables, figures
+
+
+def merged_tables(protocol=PROTOCOL, datasets=None):
+    """results/<protocol>/runs/<dataset>.csv of `datasets` (default: every dataset)."""
+    datasets = datasets if datasets is not None else _all_datasets()
+    return [f"results/{protocol}/runs/{dataset}.csv" for dataset in datasets]
+
+
+def _all_datasets():
+    return list(dict.fromkeys([r.dataset for r in RUNS.values()] + [b.dataset for b in BASELINES.values()]))
+
+
+def _inspect_path(protocol, run):
+    run_dir = RUN_DIR.format(**dict(zip(RUN_WILDCARDS, run.key)))
+    return f"results/{protocol}/inspect/{run_dir}/soft_tokens.npz"
+
+
+def _built(product, protocol):
+    """Whether a product can be built: always, except under allow_missing without its inputs."""
+    if not ALLOW_MISSING:
+        return True
+    if product.latency and not _product_inputs(product, protocol).get("latency"):
+        return False
+    return all(os.path.exists(_result_paths(protocol, r)[0]) for r in product.inspections)
+
+
+def _product_inputs(product, protocol):
+    inputs = {"runs": merged_tables(protocol, product.datasets)}
+    latency = [_latency_path(protocol, LATENCY[k]) for k in sorted(LATENCY)]
+    inputs["latency"] = _existing(latency) if product.latency else []
+    inputs["inspect"] = [_inspect_path(protocol, run) for run in product.inspections]
+    usage = f"results/{protocol}/gpu_usage.json"
+    inputs["gpu_usage"] = [usage] if product.gpu_usage and os.path.exists(usage) else []
+    return {name: files for name, files in inputs.items() if files}
+
+
+def _product(wildcards, kind):
+    product = PRODUCTS.get(wildcards.name)
+    if product is None or product.kind != kind:
+        known = ", ".join(n for n, p in PRODUCTS.items() if p.kind == kind)
+        raise ValueError(f"the {PROTOCOL} grid has no {kind} {wildcards.name!r}; it has: {known}")
+    return product
+
+
+def get_table_inputs(wildcards):
+    return _product_inputs(_product(wildcards, "table"), wildcards.protocol)
+
+
+def get_figure_inputs(wildcards):
+    return _product_inputs(_product(wildcards, "figure"), wildcards.protocol)
+
+
+def product_args(wildcards, input):
+    """`--runs ... --latency ... --inspect ... --gpu-usage ...` from a product rule's inputs."""
+    args = []
+    for name in ("runs", "latency", "inspect", "gpu_usage"):
+        files = getattr(input, name, [])
+        files = [files] if isinstance(files, str) else list(files)
+        if files:
+            args.append(f"--{name.replace('_', '-')} " + " ".join(files))
+    return " ".join(args)
+
+
+def paper_tables(protocol=PROTOCOL):
+    names = [n for n, p in PRODUCTS.items() if p.kind == "table" and _built(p, protocol)]
+    return [f"results/{protocol}/tables/{name}.tex" for name in names]
+
+
+def paper_figures(protocol=PROTOCOL):
+    names = [n for n, p in PRODUCTS.items() if p.kind == "figure" and _built(p, protocol)]
+    return [f"results/{protocol}/figures/{name}.{ext}" for name in names for ext in ("pdf", "png")]
+
+
+def get_inspect_run(wildcards):
+    return _run(wildcards)
 
 
 def get_baseline_settings(wildcards):

@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.telepathy-installed
 
-.PHONY: install models test demo lint clean-demo
+.PHONY: install models tex test demo lint clean-demo
 
 install: $(STAMP)
 
@@ -27,7 +27,18 @@ models: install
 	$(BIN)/telepathy prepare-models --pair tiny --manifest results/models/tiny.json
 	$(BIN)/telepathy prepare-models --pair small --manifest results/models/small.json
 
-test: models
+# A minimal TeX from Debian: the tests compile every generated table with pdflatex. Installed
+# when missing and this is root on Debian; elsewhere the LaTeX tests skip and say why.
+tex:
+	@command -v pdflatex >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends texlive-latex-base texlive-latex-recommended >/dev/null; \
+	  else \
+	    echo "pdflatex missing: install texlive-latex-base texlive-latex-recommended"; \
+	  fi; }
+
+test: models tex
 	$(BIN)/python -m pytest
 
 lint: install

@@ -61,3 +61,22 @@ def tiny_config(**overrides) -> RunConfig:
     return resolve_run_config(
         protocol="corrected", pair="tiny", dataset="synth_sentiment", seed=7, overrides=settings
     )
+
+
+@pytest.fixture(scope="session")
+def pdflatex() -> str:
+    """pdflatex's path; skips without it, except under CI (TELEPATHY_REQUIRE_LATEX=1) where
+    every generated table must compile and a missing TeX is a failure."""
+    import os
+    import shutil
+
+    path = shutil.which("pdflatex")
+    if path is None:
+        reason = (
+            "pdflatex not installed: `make tex` (the README test command runs it) installs "
+            "texlive-latex-base and texlive-latex-recommended"
+        )
+        if os.environ.get("TELEPATHY_REQUIRE_LATEX") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path

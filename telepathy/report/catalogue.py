@@ -54,7 +54,7 @@ def inspected_runs(grid: Grid) -> list[BridgeRun]:
     for run in sorted(main_runs(grid), key=lambda r: (r.soft_tokens, r.seed)):
         if run.dataset not in chosen and get_dataset(run.dataset).task_type == "classification":
             chosen[run.dataset] = run
-    return list(chosen.values())
+    return [chosen[dataset] for dataset in sorted(chosen)]
 
 
 def products(grid: Grid) -> list[Product]:

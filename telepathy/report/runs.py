@@ -48,7 +48,9 @@ def load_runs(paths: Iterable[str | Path]) -> pd.DataFrame:
 
 def in_study(runs: pd.DataFrame, study: str) -> pd.DataFrame:
     """Rows whose `studies` ("main+soft_tokens", "baselines", ...) include `study`."""
-    return runs[runs.studies.fillna("").str.split("+").apply(lambda s: study in s)]
+    # astype(bool): on no rows the mask is an empty object Series, which pandas would take
+    # for a list of column labels and return a frame without columns
+    return runs[runs.studies.fillna("").str.split("+").apply(lambda s: study in s).astype(bool)]
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,9 @@ _LATEX_SPECIALS = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    # OT1 fonts print a bare < > as inverted marks; captions say "p < .05" and "sender -> receiver"
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
 }
 _LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX_SPECIALS))
 

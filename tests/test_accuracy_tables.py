@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -350,15 +349,14 @@ def test_invalid_rates_mean_over_seeds(grid):
 # ----------------------------------------------------------------------------- LaTeX
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
-def test_all_tables_compile_with_pdflatex(grid, tmp_path):
+def test_all_tables_compile_with_pdflatex(grid, tmp_path, pdflatex):
     tables = [table1_main, table2_reasoning, table3_baselines, appendix_seeds, invalid_rates]
-    names = [write_table(build(grid), tmp_path)[0].name for build in tables]
+    names = [write_table(build(grid), tmp_path)[-1].name for build in tables]  # the .tex
     for name in names:  # OT1 fonts print a bare < or > as inverted marks; escape() spells them
         assert not {"<", ">"} & set((tmp_path / name).read_text()), name
     (tmp_path / "all.tex").write_text(document(names))
     proc = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "all.tex"],
+        [pdflatex, "-interaction=nonstopmode", "-halt-on-error", "all.tex"],
         cwd=tmp_path,
         check=False,
         capture_output=True,

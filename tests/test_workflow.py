@@ -71,7 +71,12 @@ def test_paper_grid_dry_run_matches_method_md(tmp_path):
         "baseline_lora": 3,
         "baseline_noise": 1,
         "benchmark_latency": 2,
+        "inspect_bridge": 4,  # one bridge per classification dataset, for the figures
+        "merge_dataset": 9,
         "merge_runs": 1,
+        "paper_table": 13,  # Tables 1-5 (4b: two batch sizes), 2 ablations, appendix, cost,
+        "paper_figure": 5,  # invalid rates, 2 paper comparisons; 5 figures
+        "tables_document": 1,
         "all_paper_tables": 1,
     }
     print(f"paper dry run: {elapsed:.2f} s")
@@ -223,16 +228,35 @@ def test_only_missing_runs_are_rerun(tmp_path, model_cache):
     for seed in (123, 456):  # two TREC seeds lost
         for folder in _result_dirs(tmp_path, seed):
             shutil.rmtree(folder)
+    # while they are missing, the tables can be built from what exists: the missing runs are
+    # named in the listing, the log and the table, and never averaged over
+    partial = snakemake(*base, "all_paper_tables", "--config", "allow_missing=true", cwd=tmp_path)
+    assert partial.returncode == 0, partial.stderr[-4000:]
+    gone = [f"bridge/corrected/tiny/trec/perceiver/k4/l2/seed{seed}" for seed in (123, 456)]
+    listing = (tmp_path / "results" / "corrected" / "missing_runs.txt").read_text()
+    log = (tmp_path / "logs" / "merge_runs" / "corrected.log").read_text()
+    main_table = (tmp_path / "results" / "corrected" / "tables" / "table1_main.txt").read_text()
+    for run_id in gone:
+        assert run_id in listing and f"missing run: {run_id}" in log and run_id in main_table
+    assert "train_bridge" not in partial.stderr  # nothing was run to fill them in
+
     plan = snakemake(*base, "-n", "all_paper_tables", cwd=tmp_path)
+    # the two runs, the merge of their dataset, and what reads it: every table and the
+    # training curves; not the figures of the seed-42 bridge's soft tokens
     assert job_counts(plan.stdout + plan.stderr) == {
         "train_bridge": 2,
         "evaluate_bridge": 2,
+        "merge_dataset": 1,
         "merge_runs": 1,
+        "paper_table": 6,
+        "paper_figure": 1,
+        "tables_document": 1,
         "all_paper_tables": 1,
     }
     for seed in (123, 456):
         assert f"seed={seed}" in plan.stdout
     assert "seed=42" not in plan.stdout  # not one other training job
+    assert "name=training_curves" in plan.stdout and "name=attention_maps" not in plan.stdout
 
     second = snakemake(*base, "all_paper_tables", cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-4000:]
@@ -299,12 +323,40 @@ def test_every_baseline_ablation_and_benchmark_runs_end_to_end(tmp_path, model_c
     assert latency["mode"]["weights"] == "trained_checkpoint"
     assert {r["batch_size"] for r in latency["ratios"]} == {1}
 
-    # a lost baseline result reruns that baseline and the table, nothing else
-    (tmp_path / "results/corrected/baselines/lora/tiny/trec/seed42/eval.json").unlink()
+    # every table and figure of the grid, and every table compiles with pdflatex
+    results = tmp_path / "results" / "corrected"
+    tables = sorted(p.stem for p in (results / "tables").glob("*.tex"))
+    assert tables == [
+        "ablation_architecture", "appendix_seeds", "invalid_rates", "paper_comparison_camera_ready",
+        "paper_comparison_dec2025", "table1_main", "table3_baselines", "table4_latency",
+        "table5_soft_tokens", "training_cost",
+    ]  # fmt: skip
+    figures = sorted(p.name for p in (results / "figures").iterdir())
+    assert figures == [
+        f"{name}.{ext}"
+        for name in ("attention_maps", "latency_breakdown", "soft_token_projection",
+                     "token_ablation", "training_curves")
+        for ext in ("pdf", "png")
+    ]  # fmt: skip
+    if shutil.which("pdflatex") or os.environ.get("TELEPATHY_REQUIRE_LATEX") == "1":
+        pdf = snakemake(*base, "paper_tables_pdf", cwd=tmp_path)
+        assert pdf.returncode == 0, pdf.stderr[-4000:]
+        assert (results / "paper_tables.pdf").read_bytes().startswith(b"%PDF")
+    report = snakemake(*base, "--report", "report.html", "all_paper_tables", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr[-4000:]
+    html = (tmp_path / "report.html").read_text()
+    assert "table1_main" in html and "soft_token_projection" in html
+
+    # a lost baseline result reruns that baseline, its dataset's merge and what reads it
+    (results / "baselines/lora/tiny/trec/seed42/eval.json").unlink()
     plan = snakemake(*base, "-n", "all_paper_tables", cwd=tmp_path)
     assert job_counts(plan.stdout + plan.stderr) == {
         "baseline_lora": 1,
+        "merge_dataset": 1,
         "merge_runs": 1,
+        "paper_table": 9,  # all but the latency table
+        "paper_figure": 2,  # token ablation, training curves
+        "tables_document": 1,
         "all_paper_tables": 1,
     }
 

@@ -2,4 +2,8 @@
 
 `table` is the table model and its LaTeX/text rendering; `runs` loads merged run tables and
 summarises groups of runs (mean ± std over seeds, pooled Wilson CI, missing runs named).
+`paper_numbers` holds the original paper's headline numbers (method.md §10) as data;
+`comparison_table` sets them beside ours, `ablation_tables` builds Table 5 and the layer and
+architecture ablations, `latency_table` Table 4 (and 4b) from latency.v1 records, and
+`cost_table` the compute each rule used (run JSON timings beside SLURM accounting).
 """

@@ -59,6 +59,12 @@ class Cell:
         return f"{body}^{self.mark}" if self.mark else body
 
     def as_latex(self) -> str:
+        # A cell opening with "[" right after \\ or \midrule would be read as their optional
+        # argument: an empty group in front stops that.
+        text = self._latex()
+        return "{}" + text if text.startswith("[") else text
+
+    def _latex(self) -> str:
         if self.latex is not None:
             return self.latex
         body = escape(self.text)

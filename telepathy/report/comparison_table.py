@@ -1,0 +1,202 @@
+"""The paper's headline numbers beside ours: difference, the paper's CI, and whether we are in it.
+
+Ours are the runs of the same protocol as the preset on the paper pair, same dataset, method and
+(for bridges) K, source layer and the main Perceiver; the mean over seeds. Nothing is filled in:
+with no matching run the cell is `--` and a footnote says whether the grid never had it or which
+of its runs are missing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from telepathy import stats
+from telepathy.report.paper_numbers import PaperNumber, numbers_for
+from telepathy.report.runs import STD_CAPTION, Summary, in_study, missing_note, pm, summarise
+from telepathy.report.table import MISSING, Cell, Table
+
+PAPER_PAIR = "paper"
+MAIN_ARCHITECTURE = "perceiver"
+
+METHOD_NAMES = {
+    "bridge": "Bridge",
+    "prompt_tuning_control": "Prompt tuning (no text)",
+    "prompt_tuning": "Prompt tuning (with text)",
+    "zero_shot_sender": "Sender 0-shot",
+    "zero_shot_receiver": "Receiver 0-shot",
+    "few_shot_sender": "Sender 5-shot",
+    "few_shot_receiver": "Receiver 5-shot",
+    "text_relay": "Text relay",
+    "lora": "LoRA r = 8",
+    "probe": "Linear probe",
+    "noise": "Noise soft tokens",
+}
+DATASET_NAMES = {
+    "sst2": "SST-2",
+    "agnews": "AG News",
+    "trec": "TREC",
+    "banking77": "Banking77",
+    "boolq": "BoolQ",
+    "piqa": "PIQA",
+    "commonsenseqa": "CSQA",
+    "gsm8k": "GSM8K",
+}
+_ERAS = {
+    "dec2025": "method.md §10.1, Era B (Dec 2025); the paper's ± is ddof 0 except the TREC "
+    "bridge's ddof 1 (§7.1)",
+    "camera_ready": "method.md §10.2, Era D (camera-ready, Jan 2026); the paper's ± is ddof 1",
+}
+PAPER_CI_CAPTION = (
+    "Paper 95% CI: Wilson 95% CI of the paper's accuracy on its N items pooled over its seeds "
+    "(N \u00d7 number of seeds; correct count = printed accuracy \u00d7 that pooled N, rounded)"
+)
+NOT_IN_GRID = "a"
+MISSING_RUNS = "b"
+OTHER_PROTOCOL = "c"
+
+
+def paper_ci(number: PaperNumber) -> tuple[float, float]:
+    """Wilson 95% CI (fractions) of a printed accuracy on its pooled items."""
+    n = number.pooled_n
+    return stats.wilson_ci(round(number.value / 100.0 * n), n)
+
+
+def our_rows(runs: pd.DataFrame, number: PaperNumber) -> pd.DataFrame:
+    """Our runs that reproduce `number`: same protocol, the paper pair, dataset, method, K."""
+    rows = runs[
+        (runs.protocol == number.preset)
+        & (runs.pair == PAPER_PAIR)
+        & (runs.dataset == number.dataset)
+        & (runs.method == number.method)
+    ]
+    if number.method == "probe" and number.source_layer is not None:
+        return probe_at_layer(rows, number.source_layer)
+    if number.method != "bridge" or rows.empty:  # in_study drops the columns of an empty frame
+        return rows
+    rows = in_study(rows, "main")
+    rows = rows[(rows.architecture == MAIN_ARCHITECTURE) & (rows.soft_tokens == number.soft_tokens)]
+    if number.source_layer is not None:
+        rows = rows[rows.source_layer == number.source_layer]
+    return rows
+
+
+def probe_at_layer(rows: pd.DataFrame, layer: int) -> pd.DataFrame:
+    """Probe rows with the accuracy of hidden_states[layer] instead of the reported layer.
+
+    The probe fits one classifier per layer and reports the bridge's layer; its eval JSON
+    keeps every layer's accuracy as `accuracy_layer_<L>` on the same items.
+    """
+    rows = rows.copy()
+    for index, row in rows[rows.status == "complete"].iterrows():
+        metrics = json.loads(Path(row.eval_result).read_text())["metrics"]
+        key = f"accuracy_layer_{layer}"
+        if key not in metrics:
+            raise ValueError(
+                f"{row.eval_result}: no {key}; the probe ran layers "
+                f"{sorted(k for k in metrics if k.startswith('accuracy_layer_'))}"
+            )
+        rows.loc[index, "accuracy"] = metrics[key]
+        rows.loc[index, "n_correct"] = round(metrics[key] * row.n_examples)
+        rows.loc[index, "source_layer"] = layer
+    return rows
+
+
+def _items(summary: Summary, rows: pd.DataFrame) -> str:
+    per_run = set(rows.loc[rows.status == "complete", "n_examples"].astype(int))
+    if len(per_run) == 1:
+        return f"{per_run.pop()}\u00d7{len(summary.accuracies)}"
+    return f"{summary.n} pooled"
+
+
+def paper_comparison(runs: pd.DataFrame, preset: str) -> Table:
+    """Table `paper_comparison_<preset>`: each headline number of `preset` beside ours."""
+    numbers = numbers_for(preset)
+    protocols = sorted(set(runs.protocol.dropna()))
+    pairs = sorted(set(runs.loc[runs.protocol == preset, "pair"].dropna()))
+    paper_notes: dict[str, str] = {}  # note text -> its footnote mark
+    summaries: list[Summary] = []
+    marks_used: set[str] = set()
+    rows, groups, previous = [], [], None
+    for number in numbers:
+        if number.dataset != previous:
+            groups.append(len(rows))
+            previous = number.dataset
+        lo, hi = paper_ci(number)
+        paper = Cell(
+            f"{number.value:.1f}",
+            small="" if number.std is None else f"±{number.std:.1f}",
+            mark=paper_notes.setdefault(number.note, str(len(paper_notes) + 1))
+            if number.note
+            else "",
+        )
+        method = METHOD_NAMES.get(number.method, number.method)
+        if number.variant:
+            method += f", {number.variant}"
+        head = [
+            DATASET_NAMES.get(number.dataset, number.dataset),
+            method,
+            "--" if number.soft_tokens is None else str(number.soft_tokens),
+            paper,
+            f"{number.n_items}\u00d7{number.n_runs}",
+            f"[{100 * lo:.1f}, {100 * hi:.1f}]",
+        ]
+        matched = our_rows(runs, number)
+        if preset not in protocols:
+            mark = OTHER_PROTOCOL
+        elif matched.empty:
+            mark = NOT_IN_GRID
+        else:
+            summary = summarise(matched)
+            summaries.append(summary)
+            mark = "" if summary.complete else MISSING_RUNS
+        if mark:
+            marks_used.add(mark)
+            rows.append([*head, Cell(MISSING, mark=mark), MISSING, MISSING, MISSING])
+            continue
+        mean = summary.mean
+        rows.append(
+            [
+                *head,
+                Cell(f"{100 * mean:.1f}", small=pm(summary.std)),
+                _items(summary, matched),
+                f"{100 * mean - number.value:+.1f}",
+                "yes" if lo <= mean <= hi else "no",
+            ]
+        )
+    notes = []
+    if OTHER_PROTOCOL in marks_used:
+        notes.append(
+            f"{OTHER_PROTOCOL}: ours not shown: the runs are protocol "
+            f"{', '.join(protocols) or 'none'}, these paper numbers belong to preset {preset}"
+        )
+    if NOT_IN_GRID in marks_used:
+        held = "" if PAPER_PAIR in pairs else f" (the runs hold pair(s) {', '.join(pairs)})"
+        notes.append(
+            f"{NOT_IN_GRID}: not in this grid: no run of protocol {preset} on the paper pair "
+            f"with this dataset, method and K{held}"
+        )
+    missing = missing_note(summaries)
+    if missing:
+        notes.append(f"{MISSING_RUNS}: {missing}")
+    notes += [f"{mark}: {text}" for text, mark in paper_notes.items()]
+    caption = (
+        f"Headline numbers of the original paper ({_ERAS[preset]}) beside ours: protocol "
+        f"{preset}, the paper pair, same dataset, method and K. Accuracy in %. Paper: as printed; "
+        f"N = eval items per run \u00d7 runs. {PAPER_CI_CAPTION}. Ours: mean over seeds, "
+        f"{STD_CAPTION}; N likewise. Δ = ours - paper in points; in CI: our mean lies inside "
+        "the paper's CI."
+    )
+    return Table(
+        name=f"paper_comparison_{preset}",
+        caption=caption,
+        header=["Dataset", "Method", "K", "Paper", "N", "Paper 95% CI", "Ours", "N", "Δ", "In CI"],
+        rows=rows,
+        align="llrrrrrrrc",
+        groups=groups,
+        notes=notes,
+        sources=sorted({s for summary in summaries for s in summary.eval_results}),
+        long=True,
+    )

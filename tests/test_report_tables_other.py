@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -509,8 +508,7 @@ def test_cost_sums_hours_per_rule_dataset_and_device(tmp_path):
 # ----------------------------------------------------------------------------- LaTeX
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
-def test_every_table_compiles(tmp_path, dec_runs, ablation_runs):
+def test_every_table_compiles(tmp_path, dec_runs, ablation_runs, pdflatex):
     records = [latency_record("trained_checkpoint"), latency_record("random_weights")]
     tables = [
         paper_comparison(dec_runs, "dec2025"),
@@ -521,10 +519,10 @@ def test_every_table_compiles(tmp_path, dec_runs, ablation_runs):
         training_cost(dec_runs, None),
     ]
     out = tmp_path / "tex"
-    inputs = [write_table(t, out)[0].name for t in tables]
+    inputs = [write_table(t, out)[-1].name for t in tables]  # the .tex
     (out / "doc.tex").write_text(document(inputs))
     proc = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+        [pdflatex, "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
         check=False,
         cwd=out,
         capture_output=True,

@@ -37,6 +37,8 @@ rule tables_document:
         "results/{protocol}/paper_tables.tex",
     log:
         "logs/tables_document/{protocol}.log",
+    conda:
+        "../../envs/telepathy.yaml"
     threads: 1
     resources:
         mem_mb=1000,
@@ -60,6 +62,8 @@ rule compile_tables:
         ),
     log:
         "logs/compile_tables/{protocol}.log",
+    conda:
+        "../../envs/telepathy.yaml"  # pdflatex from the system (make tex)
     threads: 1
     resources:
         mem_mb=1000,

@@ -227,7 +227,7 @@ ABLATION = run_rows(
 
 def test_token_ablation_draws_means_wilson_bands_and_seeds(tmp_path):
     fig = figures.token_ablation_figure(ABLATION)
-    k_axis, layer_axis = fig.axes
+    k_axis, layer_axis, _legend = fig.axes
     mean_line = k_axis.lines[0]
     # K=4: (150+160)/400 = 77.5 %; K=8: (180+184)/400 = 91.0 %; K=32 has a missing seed
     assert mean_line.get_xdata().tolist() == [4, 8]

@@ -51,7 +51,8 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def add_note(fig: Figure, text: str) -> None:
-    """A footnote under the axes (e.g. which runs are missing and so not drawn)."""
+    """A footnote under the axes (e.g. which runs are missing and so not drawn); the layout
+    keeps it clear of the axes, so figure legends go at the top."""
     fig.supxlabel(text, fontsize=7, ha="left", x=0.01, color="0.3")
 
 

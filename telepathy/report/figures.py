@@ -11,6 +11,7 @@ A figure with nothing to draw raises ValueError naming what is missing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
@@ -55,31 +56,43 @@ _ABLATIONS = {
 }
 
 
-def ablation_cells(runs: pd.DataFrame, study: str) -> dict[str, dict[int, Summary]]:
+@dataclass(frozen=True)
+class AblationCurve:
+    """One line of an ablation panel: cells by the ablated setting, and items per run."""
+
+    cells: dict[int, Summary]
+    items_per_run: tuple[int, ...]  # the eval items of each complete run (one value, usually)
+
+
+def ablation_cells(runs: pd.DataFrame, study: str) -> dict[str, AblationCurve]:
     """Bridge runs of `study`, grouped into curves (one per protocol/pair/dataset/architecture,
-    labelled by what varies) of cells by the ablated setting: {label: {x: Summary}}."""
+    labelled by what varies) of cells by the ablated setting."""
     setting = _ABLATIONS[study][0]
     rows = in_study(runs, study)
     rows = rows[rows.method == "bridge"]
     keys = ["protocol", "pair", "dataset", "architecture"]
     varying = [k for k in keys if rows[k].nunique() > 1 or k == "dataset"]
-    curves: dict[str, dict[int, Summary]] = {}
+    curves: dict[str, AblationCurve] = {}
     for values, group in rows.groupby(keys, sort=True):
         label = " / ".join(str(v) for k, v in zip(keys, values, strict=True) if k in varying)
-        curves[label] = {int(x): summarise(cell) for x, cell in group.groupby(setting)}
+        items = group.loc[group.status == "complete", "n_examples"].astype(int)
+        curves[label] = AblationCurve(
+            cells={int(x): summarise(cell) for x, cell in group.groupby(setting)},
+            items_per_run=tuple(sorted(set(items))),
+        )
     return curves
 
 
 def _draw_ablation(
-    ax: Any, curves: dict[str, dict[int, Summary]], study: str, colors: dict[str, Any]
+    ax: Any, curves: dict[str, AblationCurve], study: str, colors: dict[str, Any]
 ) -> list[str]:
     """Mean line, Wilson band and seed dots per curve; returns the missing run ids."""
     _, xlabel, title = _ABLATIONS[study]
     missing: list[str] = []
     all_x: set[int] = set()
     n_seeds: set[int] = set()
-    for label, cells in curves.items():
-        color = colors[label]
+    for label, curve in curves.items():
+        color, cells = colors[label], curve.cells
         done = {x: s for x, s in sorted(cells.items()) if s.complete}
         missing += [m for s in cells.values() for m in s.missing]
         if not done:
@@ -87,16 +100,15 @@ def _draw_ablation(
         xs = np.array(list(done))
         mean = np.array([s.mean for s in done.values()]) * PERCENT
         band = np.array([s.wilson for s in done.values()]) * PERCENT  # (n_x, 2)
-        items = sorted({s.n // len(s.accuracies) for s in done.values()})
         n_seeds |= {len(s.accuracies) for s in done.values()}
-        per_seed = "/".join(str(n) for n in items)
+        per_run = "/".join(str(n) for n in curve.items_per_run)
         ax.plot(
             xs,
             mean,
             "o-",
             color=color,
             markersize=4,
-            label=plain_text(f"{label} ({per_seed} items per seed)"),
+            label=plain_text(f"{label} (N = {per_run} eval items per run)"),
         )
         ax.fill_between(xs, band[:, 0], band[:, 1], color=color, alpha=0.18, linewidth=0)
         for x, s in done.items():
@@ -117,7 +129,6 @@ def _draw_ablation(
     ax.set_ylabel("accuracy (%)")
     seeds = "/".join(str(n) for n in sorted(n_seeds))
     ax.set_title(f"{title}\n{seeds} seeds per point")
-    ax.legend(loc="best")
     return missing
 
 
@@ -131,8 +142,11 @@ def token_ablation_figure(runs: pd.DataFrame) -> Figure:
     if "soft_tokens" not in studies:
         raise ValueError("no bridge runs in study soft_tokens in the run tables given")
     with style():
-        fig = new_figure(5.0 * len(studies), 4.2)
-        axes = fig.subplots(1, len(studies), squeeze=False)
+        fig = new_figure(max(7.0, 5.0 * len(studies)), 4.8)
+        # a bottom row just for the legend: the layout engine then keeps it clear of the
+        # axes, the title and the footnote (a figure-level legend is not laid out with them)
+        panels = fig.subplot_mosaic([studies, ["legend"] * len(studies)], height_ratios=[1.0, 0.1])
+        axes = np.array([[panels[s] for s in studies]])
         missing: list[str] = []
         curves = {study: ablation_cells(runs, study) for study in studies}
         labels = sorted({label for c in curves.values() for label in c})
@@ -144,10 +158,18 @@ def token_ablation_figure(runs: pd.DataFrame) -> Figure:
                 raise ValueError(
                     f"study {study}: every cell has missing runs, nothing to draw: {missing}"
                 )
-        fig.suptitle(
-            "Bridge accuracy by ablation: line = mean over seeds, band = 95% Wilson CI of the "
-            "items pooled over seeds, dots = single seeds"
+        # one legend for both panels (same colour per curve)
+        shown = {h.get_label(): h for ax in axes[0] for h in ax.lines if h.get_label()[0] != "_"}
+        panels["legend"].axis("off")
+        panels["legend"].legend(
+            shown.values(),
+            shown.keys(),
+            loc="center",
+            ncols=min(len(shown), 2 if len(studies) == 1 else 3),
+            title="line = mean over seeds, band = 95% Wilson CI of the items pooled over "
+            "seeds, dots = single seeds",
         )
+        fig.suptitle(f"Bridge accuracy by ablation (studies: {', '.join(studies)})")
         if missing:
             add_note(fig, missing_text(missing))
     return fig

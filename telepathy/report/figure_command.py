@@ -11,7 +11,7 @@ from typing import Any
 
 log = logging.getLogger("telepathy")
 
-# Which input option each figure reads, and the builder that turns the loaded input into it.
+# Which input option (--runs, --latency, --inspect) each figure reads.
 FIGURE_INPUTS = {
     "token_ablation": "runs",
     "training_curves": "runs",

@@ -6,7 +6,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -104,3 +104,17 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     import torch  # imported here so result validation does not pay for loading torch
 
     return _atomic_write(path, lambda handle: torch.save(obj, handle))
+
+
+def atomic_write_with(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
+    """Atomically write whatever `write(handle)` puts into a binary file handle (e.g. a
+    matplotlib `savefig(handle, format=...)`), creating parent directories."""
+    return _atomic_write(path, write)
+
+
+def atomic_write_npz(path: str | os.PathLike[str], arrays: Mapping[str, Any]) -> Path:
+    """Atomically write `arrays` as a compressed .npz (the name is kept exactly as given)."""
+    import numpy as np  # imported here so plain JSON writers do not pay for numpy
+
+    # A file handle, not a name: np.savez would append ".npz" to a name without one.
+    return _atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))

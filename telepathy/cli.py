@@ -227,6 +227,66 @@ def build_parser() -> argparse.ArgumentParser:
 
     latency_command.add_parser(sub, add_runtime=_add_runtime)
     # --- end benchmark-latency ---
+
+    # --- figures: inspect-bridge and figure (bodies in telepathy/inspect_bridge.py and
+    # telepathy/report/figure_command.py, imported when the command runs) ---
+    def _run_inspect_bridge(args: argparse.Namespace) -> int:
+        from telepathy.inspect_bridge import cmd_inspect_bridge  # torch: only when it runs
+
+        return cmd_inspect_bridge(args)
+
+    def _run_figure(args: argparse.Namespace) -> int:
+        from telepathy.report.figure_command import cmd_figure  # matplotlib: only when it runs
+
+        return cmd_figure(args)
+
+    p = sub.add_parser(
+        "inspect-bridge",
+        help="soft tokens (and Perceiver cross-attention) of a trained bridge on eval items, "
+        "to an .npz for the figures",
+    )
+    p.add_argument("--bridge", type=Path, required=True, help="input: final bridge (.pt)")
+    p.add_argument("--pair", help="assert the checkpoint belongs to this pair")
+    p.add_argument("--output", type=Path, required=True, help="output: .npz")
+    p.add_argument(
+        "--max-items", type=int, default=200, help="first N items of the recorded eval list"
+    )
+    p.add_argument(
+        "--attention-items",
+        type=int,
+        default=4,
+        help="keep the cross-attention of the first N items (perceiver only)",
+    )
+    p.add_argument("--batch-size", type=int, default=16)
+    _add_runtime(p)
+    p.set_defaults(func=_run_inspect_bridge)
+
+    p = sub.add_parser("figure", help="draw one paper figure to a PDF and a PNG")
+    p.add_argument(
+        "name",
+        choices=[
+            "token_ablation",
+            "training_curves",
+            "latency_breakdown",
+            "soft_token_projection",
+            "attention_maps",
+        ],
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--runs", nargs="+", type=Path, help="merged run tables (token_ablation, training_curves)"
+    )
+    source.add_argument("--latency", nargs="+", type=Path, help="latency JSONs (latency_breakdown)")
+    source.add_argument(
+        "--inspect",
+        nargs="+",
+        type=Path,
+        help="inspect-bridge .npz files (soft_token_projection; attention_maps takes one)",
+    )
+    p.add_argument("--pdf", type=Path, required=True, help="output: the figure for the paper")
+    p.add_argument("--png", type=Path, required=True, help="output: the figure for the report")
+    p.set_defaults(func=_run_figure)
+    # --- end figures ---
     return parser
 
 

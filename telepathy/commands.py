@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -219,17 +220,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
+@dataclass
+class TrainedBridgeRun:
+    """A final bridge file loaded for use: its state, config, eval list, pair and bridge."""
+
+    state: dict[str, Any]
+    cfg: Any  # RunConfig (imported lazily, see the module docstring)
+    eval_examples: list[Any]
+    eval_desc: dict[str, str]
+    pair: Any  # LoadedPair
+    framing: Any  # Framing
+    bridge: Any  # Bridge, on the pair's device and the config's dtype
+
+
+def load_trained_bridge(args: argparse.Namespace) -> TrainedBridgeRun:
+    """What `eval` and `inspect-bridge` share: read --bridge, check it against --pair, load the
+    pair and the recorded eval list, and rebuild the bridge from the file's own config."""
     from telepathy.checkpoint import CheckpointError, check_matches, load_checkpoint
     from telepathy.config import RunConfig
-    from telepathy.evaluate import evaluate_examples
-    from telepathy.parsing import PARSER_DESCRIPTION
-    from telepathy.records import build_record, log_eval_summary, write_record
-    from telepathy.results.provenance import utc_now
-    from telepathy.results.validate import ids_digest
     from telepathy.runtime import build_bridge
 
-    started_at, clock = utc_now(), time.perf_counter()
     state = load_checkpoint(args.bridge)
     if state.get("kind") != "bridge":
         raise CheckpointError(f"{args.bridge} is a {state.get('kind')!r} file, not a final bridge")
@@ -241,9 +251,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
     _, eval_examples, eval_desc, pair, framing = _setup_run(cfg, args)
     check_matches(state, args.bridge, pair=pair.identity(), cfg=None)
-    load_s = time.perf_counter() - clock
     bridge = build_bridge(cfg, pair, state["output_scale_init"])
     bridge.load_state_dict(state["bridge"])
+    return TrainedBridgeRun(state, cfg, eval_examples, eval_desc, pair, framing, bridge)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from telepathy.evaluate import evaluate_examples
+    from telepathy.parsing import PARSER_DESCRIPTION
+    from telepathy.records import build_record, log_eval_summary, write_record
+    from telepathy.results.provenance import utc_now
+    from telepathy.results.validate import ids_digest
+
+    started_at, clock = utc_now(), time.perf_counter()
+    run = load_trained_bridge(args)
+    state, cfg, eval_examples, eval_desc = run.state, run.cfg, run.eval_examples, run.eval_desc
+    pair, framing, bridge = run.pair, run.framing, run.bridge
+    load_s = time.perf_counter() - clock
     report = evaluate_examples(
         bridge,
         pair,

@@ -9,4 +9,6 @@ cell is bold; `labels` holds the canonical order and display names.
 `comparison_table` sets them beside ours, `ablation_tables` builds Table 5 and the layer and
 architecture ablations, `latency_table` Table 4 (and 4b) from latency.v1 records, and
 `cost_table` the compute each rule used (run JSON timings beside SLURM accounting).
+summarises groups of runs (mean ± std over seeds, pooled Wilson CI, missing runs named);
+`figures` draws the paper's figures (`figure_command` is `telepathy figure`).
 """

@@ -9,6 +9,7 @@ cell is bold; `labels` holds the canonical order and display names.
 `comparison_table` sets them beside ours, `ablation_tables` builds Table 5 and the layer and
 architecture ablations, `latency_table` Table 4 (and 4b) from latency.v1 records, and
 `cost_table` the compute each rule used (run JSON timings beside SLURM accounting).
-summarises groups of runs (mean ± std over seeds, pooled Wilson CI, missing runs named);
-`figures` draws the paper's figures (`figure_command` is `telepathy figure`).
+`figures` draws the paper's figures (`figure_command` is `telepathy figure`); `catalogue` says
+which tables and figures a grid has; `aggregate` combines the per-dataset merged tables; and
+`commands` holds the `combine-runs`, `table` and `compile-tables` commands.
 """

@@ -28,7 +28,7 @@ BASELINES = GRID.baselines
 LATENCY = GRID.latency
 PRODUCTS = {product.name: product for product in products(GRID)}
 # true: tables and figures from the results that exist; the missing runs are listed, not run
-ALLOW_MISSING = bool(config.get("allow_missing", False))
+ALLOW_MISSING = str(config.get("allow_missing", False)).lower() == "true"
 
 wildcard_constraints:
     protocol=re.escape(PROTOCOL),

@@ -175,6 +175,63 @@ def test_bootstrap_ci_degenerate_returns_point():
     assert bootstrap_ci([0.5, 0.5, 0.5]) == (0.5, 0.5)
 
 
+def _bca_by_textbook(values, confidence=0.95, n_resamples=200_000, seed=2024):
+    """BCa interval of the mean written out from Efron & Tibshirani (1993), An Introduction to
+    the Bootstrap, §14.3 eqs. 14.9-14.15: bias correction z0 from the share of bootstrap means
+    below the estimate, acceleration from the jackknife, adjusted percentiles. Own resamples
+    (numpy, another seed), so agreement is within Monte Carlo error only."""
+    x = np.asarray(values, dtype=float)
+    n = x.size
+    rng = np.random.default_rng(seed)
+    boot = x[rng.integers(0, n, size=(n_resamples, n))].mean(axis=1)
+    theta = x.mean()
+    # Ties at the estimate (a lattice of means for few values) count half, as scipy does.
+    z0 = sps.norm.ppf((np.mean(boot < theta) + np.mean(boot <= theta)) / 2)
+    jack = np.array([np.delete(x, i).mean() for i in range(n)])
+    d = jack.mean() - jack
+    a = np.sum(d**3) / (6.0 * np.sum(d**2) ** 1.5)
+    out = []
+    for alpha in ((1 - confidence) / 2, (1 + confidence) / 2):
+        z = sps.norm.ppf(alpha)
+        out.append(np.quantile(boot, sps.norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))))
+    return tuple(out)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [81.0, 83.5, 79.0, 86.0, 84.5],  # five seeds' accuracies, near symmetric
+        SKEWED,  # right-skewed: BCa moves the interval up
+        [96.0, 97.5, 96.5, 95.0, 98.0, 91.0, 96.5, 97.0],  # one low seed
+    ],
+)
+def test_bootstrap_bca_matches_the_textbook_formula(values):
+    got = bootstrap_ci(values, method="BCa", n_resamples=50_000)
+    want = _bca_by_textbook(values)
+    spread = float(np.std(values, ddof=1) / math.sqrt(len(values)))  # the mean's standard error
+    # Monte Carlo error plus one step of the lattice the means of few values lie on
+    assert got == pytest.approx(want, abs=0.1 * spread)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [81.0, 83.5, 79.0, 86.0, 84.5],
+        [0.96, 0.975, 0.965, 0.955, 0.97, 0.96],
+        list(np.linspace(10.0, 20.0, 30)),
+    ],
+)
+def test_bootstrap_percentile_matches_the_resampled_quantiles(values):
+    # The percentile interval is the 2.5% and 97.5% quantiles of the bootstrap means (Efron &
+    # Tibshirani 1993, eq. 13.5); here from numpy's own resamples.
+    x = np.asarray(values)
+    boot = x[np.random.default_rng(7).integers(0, x.size, (200_000, x.size))].mean(axis=1)
+    want = tuple(np.quantile(boot, [0.025, 0.975]))
+    got = bootstrap_ci(values, method="percentile", n_resamples=50_000)
+    spread = float(np.std(values, ddof=1) / math.sqrt(len(values)))
+    assert got == pytest.approx(want, abs=0.05 * spread)
+
+
 def test_bootstrap_ci_errors():
     with pytest.raises(ValueError, match="at least 3 values"):
         bootstrap_ci([1.0, 2.0])

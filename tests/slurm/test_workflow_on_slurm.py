@@ -26,8 +26,9 @@ TINY = REPO / "tests" / "workflow" / "config.yaml"
 RUN_DIR = "results/corrected/train/tiny/trec/perceiver/k4/l2/seed{seed}"
 CHECKPOINT = "results/corrected/checkpoints/tiny/trec/perceiver/k4/l2/seed{seed}/state.pt"
 # The test cluster's node has 8 CPUs and ~22 GB: ask for what a tiny job needs.
-THREADS = ["train_bridge=1", "evaluate_bridge=1", "prepare_models=1", "prepare_dataset=1"]
-MEMORY = ["train_bridge:mem_mb=3000", "evaluate_bridge:mem_mb=3000", "prepare_models:mem_mb=2000",
+GPU_RULES = ("train_bridge", "evaluate_bridge", "inspect_bridge")
+THREADS = [*(f"{rule}=1" for rule in GPU_RULES), "prepare_models=1", "prepare_dataset=1"]
+MEMORY = [*(f"{rule}:mem_mb=3000" for rule in GPU_RULES), "prepare_models:mem_mb=2000",
           "prepare_dataset:mem_mb=2000"]  # fmt: skip
 
 
@@ -151,7 +152,7 @@ def test_profile_runs_the_tiny_workflow_end_to_end_with_gpu_gres_and_readable_na
         row = rows[job_id]
         assert row["State"] == "COMPLETED", row
         assert row["JobName"].startswith(job["rule"] + "-"), row  # <rule>-<wildcards>
-        gpu_rule = job["rule"] in ("train_bridge", "evaluate_bridge")
+        gpu_rule = job["rule"] in GPU_RULES
         assert ("gres/gpu:h100=1" in row["AllocTRES"]) == gpu_rule, row
     # a single job's name has all its wildcards; an array's (both evals ready in the same
     # round) only those its tasks share
@@ -255,7 +256,10 @@ def test_a_killed_driver_loses_nothing_and_adopts_running_jobs(slurm_cluster, tm
         assert f"adopting slurm job {train['slurm_id']}" in proc.stderr
     after = submissions(tmp_path)
     resubmitted = [s["rule"] for s in after[len(before) :]]
-    assert sorted(resubmitted) == ["evaluate_bridge", "evaluate_bridge"], resubmitted
+    # the evals and the look inside the seed-42 bridge for the figures
+    assert sorted(resubmitted) == ["evaluate_bridge", "evaluate_bridge", "inspect_bridge"], (
+        resubmitted
+    )
     for seed in (42, 123):
         result, logged = train_result(tmp_path, seed)
         assert result["metrics"]["restarts"] == 0 and logged == list(range(1, 251))

@@ -214,7 +214,10 @@ def significant_best(groups: Mapping[Hashable, Mapping[str, Summary]]) -> Best:
             key=lambda item: item[1].mean,
             reverse=True,
         )
-        if len(done) < 2 or done[0][1].mean == done[1][1].mean:
+        if len(done) < 2:
+            continue
+        if done[0][1].mean == done[1][1].mean:
+            notes.append(f"{dataset_name(str(group))}: no bold, the best accuracy is tied.")
             continue
         try:
             p_value = mcnemar(done[0][1], done[1][1]).p_value

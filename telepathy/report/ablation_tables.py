@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from telepathy import stats
-from telepathy.report.comparison_table import DATASET_NAMES
+from telepathy.report.labels import DATASET_NAMES
 from telepathy.report.runs import (
     CI_CAPTION,
     STD_CAPTION,

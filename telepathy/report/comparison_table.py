@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from telepathy import stats
+from telepathy.report.labels import DATASET_NAMES
 from telepathy.report.paper_numbers import PaperNumber, numbers_for
 from telepathy.report.runs import STD_CAPTION, Summary, in_study, missing_note, pm, summarise
 from telepathy.report.table import MISSING, Cell, Table
@@ -33,16 +34,6 @@ METHOD_NAMES = {
     "lora": "LoRA r = 8",
     "probe": "Linear probe",
     "noise": "Noise soft tokens",
-}
-DATASET_NAMES = {
-    "sst2": "SST-2",
-    "agnews": "AG News",
-    "trec": "TREC",
-    "banking77": "Banking77",
-    "boolq": "BoolQ",
-    "piqa": "PIQA",
-    "commonsenseqa": "CSQA",
-    "gsm8k": "GSM8K",
 }
 _ERAS = {
     "dec2025": "method.md §10.1, Era B (Dec 2025); the paper's ± is ddof 0 except the TREC "

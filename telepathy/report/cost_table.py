@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from telepathy.report.comparison_table import DATASET_NAMES
+from telepathy.report.labels import DATASET_NAMES
 from telepathy.report.table import MISSING, Cell, Table
 
 NO_DATASET = "(none)"  # rules such as prepare_models have no dataset wildcard

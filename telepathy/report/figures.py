@@ -245,7 +245,7 @@ def plot_training_curves(curves: Sequence[TrainingCurve], missing: Sequence[str]
                         smooth = pd.Series(values).rolling(window, center=True, min_periods=1)
                         ax.plot(curve.steps, smooth.mean().to_numpy(), color=color, linewidth=1.4)
             axes[0, col].set_title(
-                f"{plain_text(name)}: {len(group)} seed(s), moving average over {window} steps"
+                f"{plain_text(name)}: {len(group)} seed(s)\nmoving average over {window} steps"
             )
             axes[-1, col].set_xlabel("optimiser step")
             axes[0, col].legend(handles, [f"seed {c.seed}" for c in seeds], loc="upper right")

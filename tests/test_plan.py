@@ -67,7 +67,11 @@ def test_plan_of_the_paper_grid(tmp_path):
     assert rules["prepare_models"]["gpu_hours"] == 0 and rules["prepare_models"]["jobs"] == 1
     assert rules["train_bridge"]["gpu_models"] == ["h100"]
     assert plan["gpu_hours"] == round(sum(row["gpu_hours"] for row in plan["rules"]), 3)
-    assert "baseline_prompt_tuning_control" in proc.stdout and "104.72" in proc.stdout
+    # the figures' look inside one bridge per classification dataset: 4 GPU jobs of 20 min
+    inspect = rules["inspect_bridge"]
+    assert inspect["jobs"] == 4 and inspect["gpu_hours"] == round(4 * 20 / 60, 3)
+    assert rules["paper_table"]["gpu_hours"] == 0  # tables and figures run on the driver
+    assert "baseline_prompt_tuning_control" in proc.stdout and "106.05" in proc.stdout
 
 
 SAMPLE = """

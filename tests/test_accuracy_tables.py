@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from telepathy.report.accuracy_tables import (
     table2_reasoning,
     table3_baselines,
 )
+from telepathy.report.commands import compile_pdf
 from telepathy.report.runs import load_runs
 from telepathy.report.table import Table, cell, document, to_latex, write_table
 from telepathy.results.validate import ids_digest, validate_result
@@ -355,12 +355,4 @@ def test_all_tables_compile_with_pdflatex(grid, tmp_path, pdflatex):
     for name in names:  # OT1 fonts print a bare < or > as inverted marks; escape() spells them
         assert not {"<", ">"} & set((tmp_path / name).read_text()), name
     (tmp_path / "all.tex").write_text(document(names))
-    proc = subprocess.run(
-        [pdflatex, "-interaction=nonstopmode", "-halt-on-error", "all.tex"],
-        cwd=tmp_path,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    compile_pdf(tmp_path / "all.tex", tmp_path / "all.pdf")  # raises with pdflatex's errors

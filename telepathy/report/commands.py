@@ -73,7 +73,9 @@ def build_table(
     def records() -> list[dict[str, Any]]:
         if not latency_paths:
             raise ValueError(f"table {name} needs --latency result files")
-        return [json.loads(p.read_text()) for p in latency_paths]
+        from telepathy.report.figure_command import load_latency_records
+
+        return load_latency_records(latency_paths)  # schema-checked, as the figure reads them
 
     accuracy = ("table1_main", "table2_reasoning", "table3_baselines", "appendix_seeds")
     if name in (*accuracy, "invalid_rates"):

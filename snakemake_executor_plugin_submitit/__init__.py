@@ -66,6 +66,12 @@ class ExecutorSettings(ExecutorSettingsBase):
     no_adopt: bool = _setting(
         False, "never adopt still-running jobs submitted by an earlier, killed Snakemake process"
     )
+    offline_compute_nodes: bool = _setting(
+        False,
+        "the compute nodes cannot reach the internet: jobs of rules that declare the resource "
+        "internet=1 (prepare_models, prepare_dataset) run here, on the submitting host",
+        env=True,
+    )
 
     def __post_init__(self) -> None:
         for name in ("array_parallelism", "signal_delay_s", "poll_interval"):

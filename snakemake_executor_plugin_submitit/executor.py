@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -79,15 +80,23 @@ class Executor(RemoteExecutor):
         self.max_array_size: int | None = None
         self.previous_runs: dict[str, Submission] | None = None
         self.next_seconds_between_status_checks = settings.poll_interval
+        # jobs run on this host because they need the internet (offline_compute_nodes)
+        self.local: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
 
     # ------------------------------------------------------------------------------ submit
 
     def run_job(self, job: JobExecutorInterface) -> None:
-        self._submit_group([job])
+        if self._runs_here(job):
+            self._run_here(job)
+        else:
+            self._submit_group([job])
 
     def run_jobs(self, jobs: list[JobExecutorInterface]) -> None:
         for job in jobs:
             self.run_job_pre(job)
+        for job in [job for job in jobs if self._runs_here(job)]:
+            self._run_here(job)
+        jobs = [job for job in jobs if not self._runs_here(job)]
         try:
             remaining = self._adopt_running(jobs)
         except Exception as error:  # never lose a job to a failed lookup: submit them all
@@ -236,6 +245,67 @@ class Executor(RemoteExecutor):
             SubmittedJobInfo(job, external_jobid=record.slurm_id, aux={"log": record.log})
         )
 
+    # ------------------------------------------------------------------------------ here
+
+    def _runs_here(self, job: JobExecutorInterface) -> bool:
+        """Whether a job runs on the submitting host: it needs the internet, and the compute
+        nodes have none (most clusters'); groups go to SLURM whatever they hold."""
+        if not self.settings.offline_compute_nodes or job.is_group():
+            return False
+        try:
+            return int(job.resources.get("internet", 0) or 0) > 0
+        except (TypeError, ValueError):
+            return False
+
+    def _run_here(self, job: JobExecutorInterface) -> None:
+        """Start the job's command here, as a compute node would run it (same working
+        directory, same command); its output goes to a log under the plugin's folder."""
+        log = self.folder / "here" / f"{_safe(job.name)}-{self.run_id}-{len(self.local)}.log"
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("ab") as handle:
+                process = subprocess.Popen(
+                    ["/bin/bash", "-c", self.format_job_exec(job)],
+                    cwd=os.getcwd(),
+                    env={**os.environ, **self._job_env()},
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # Ctrl-C reaches it through cancel_jobs only
+                )
+        except Exception as error:  # reported per job, never raised
+            self._report_submit_error(job, error)
+            return
+        job_id = f"here-{process.pid}"
+        with self.track_lock:
+            self.local[job_id] = (process, str(log))
+        self.logger.info(
+            f"submitit: {job.name}: running on this host, not on a compute node (it needs "
+            f"the internet; --submitit-offline-compute-nodes); pid {process.pid}; log: {log}"
+        )
+        self.report_job_submission(
+            SubmittedJobInfo(job, external_jobid=job_id, aux={"log": str(log)})
+        )
+
+    def _judge_here(self, info: SubmittedJobInfo) -> bool:
+        """Report a job running on this host once its process ended; False while it runs."""
+        with self.track_lock:
+            process, log = self.local[info.external_jobid]
+        code = process.poll()
+        if code is None:
+            return False
+        with self.track_lock:
+            self.local.pop(info.external_jobid, None)
+        if code == 0:
+            self.report_job_success(info)
+        else:
+            self.report_job_error(
+                info,
+                msg=f"FAILED: {info.job.name} exited with code {code} on this host; log: {log}"
+                + _log_tail(log),
+                aux_logs=[log],
+            )
+        return True
+
     # ------------------------------------------------------------------------------ adopt
 
     def _adopt_running(self, jobs: list[JobExecutorInterface]) -> list[JobExecutorInterface]:
@@ -273,6 +343,13 @@ class Executor(RemoteExecutor):
     # ------------------------------------------------------------------------------ poll
 
     async def check_active_jobs(self, active_jobs: list[SubmittedJobInfo]):
+        here = [info for info in active_jobs if info.external_jobid in self.local]
+        for info in here:
+            if not self._judge_here(info):
+                yield info
+        active_jobs = [info for info in active_jobs if info.external_jobid not in self.local]
+        if here and not active_jobs:
+            return
         ids = [info.external_jobid for info in active_jobs]
         states: dict[str, JobState] | None = None
         try:
@@ -427,7 +504,15 @@ class Executor(RemoteExecutor):
         """
         with self.track_lock:
             ids = set(self.tracked) | {info.external_jobid for info in active_jobs}
+            here = dict(self.local)
         ids.discard(None)
+        for job_id, (process, _) in here.items():
+            ids.discard(job_id)
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
         if not ids:
             return
         self.cancelled_by_us.update(ids)

@@ -8,8 +8,11 @@ by a signal after checkpointing (rerun with --resume auto).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from telepathy import commands
@@ -44,7 +47,25 @@ def _add_runtime(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", type=Path, help="model cache (default $TELEPATHY_CACHE)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    data = p.add_argument_group("local dataset files (clusters without internet)")
+    inputs = p.add_argument_group("prepared inputs (jobs read only these, never the hub)")
+    inputs.add_argument(
+        "--data",
+        type=Path,
+        metavar="SNAPSHOT",
+        help="the dataset's snapshot (folder or its snapshot.json) from `telepathy "
+        "prepare-data`; required for hub datasets, optional for generated ones",
+    )
+    inputs.add_argument(
+        "--models",
+        type=Path,
+        metavar="MANIFEST",
+        help="the pair's manifest from `telepathy prepare-models`: each model loads from the "
+        "folder it records (default: where prepare-models puts them)",
+    )
+
+
+def _add_local_files(p: argparse.ArgumentParser) -> None:
+    data = p.add_argument_group("hand-copied dataset files (instead of the hub)")
     data.add_argument("--data-format", choices=["json", "parquet", "save_to_disk"])
     data.add_argument("--data-train", type=Path)
     data.add_argument("--data-eval", type=Path)
@@ -146,13 +167,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_prompting_baseline(sub)
 
-    p = sub.add_parser("prepare-data", help="fetch a dataset into the cache; write a manifest")
+    p = sub.add_parser(
+        "prepare-data",
+        help="write a dataset's snapshot (its split files at a resolved commit, and a manifest) "
+        "from the hub or from hand-copied files; run where the hub is reachable",
+    )
     p.add_argument("--dataset", required=True)
-    p.add_argument("--manifest", type=Path, required=True, help="output: JSON manifest")
-    data = p.add_argument_group("local dataset files (clusters without internet)")
-    data.add_argument("--data-format", choices=["json", "parquet", "save_to_disk"])
-    data.add_argument("--data-train", type=Path)
-    data.add_argument("--data-eval", type=Path)
+    p.add_argument(
+        "--snapshot",
+        type=Path,
+        required=True,
+        help="output folder: snapshot.json and files/ (on a file system every node sees)",
+    )
+    p.add_argument(
+        "--revision",
+        help="hub branch, tag or commit to snapshot (default: the registry's, e.g. main or "
+        "refs/convert/parquet)",
+    )
+    _add_local_files(p)
     p.set_defaults(func=commands.cmd_prepare_data)
 
     p = sub.add_parser("merge-runs", help="merge run result JSONs into one CSV, missing marked")
@@ -290,6 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The commands that may reach the hub; every other command runs offline by construction.
+ONLINE_COMMANDS = ("prepare-models", "prepare-data")
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse, run, and turn any error into a message and an exit code."""
     args = build_parser().parse_args(argv)
@@ -301,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     from telepathy.train import TrainingInterrupted
 
     try:
-        return args.func(args)
+        with _offline(args.command not in ONLINE_COMMANDS):
+            return args.func(args)
     except TrainingInterrupted as err:
         log.warning("%s", err)
         return EXIT_INTERRUPTED
@@ -310,6 +348,25 @@ def main(argv: list[str] | None = None) -> int:
             log.exception("failed")
         log.error("%s: %s", type(err).__name__, err)
         return 1
+
+
+@contextlib.contextmanager
+def _offline(enabled: bool) -> Iterator[None]:
+    """Jobs read prepared snapshots only: with the hub's offline flags set, a stray hub call
+    fails at once instead of spending ~25 s in retries on a node without a route out. Set
+    before huggingface_hub is imported (it reads them then); the workflow sets them too.
+    Restored afterwards, for callers that run several commands in one process (the tests)."""
+    saved = {name: os.environ.get(name) for name in OFFLINE_ENV}
+    if enabled:
+        os.environ.update(OFFLINE_ENV)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 if __name__ == "__main__":

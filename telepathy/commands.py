@@ -45,6 +45,7 @@ def _resolve(args: argparse.Namespace):
 
 
 def _local_files(args: argparse.Namespace):
+    """Hand-copied dataset files named on prepare-data's command line, or None."""
     from telepathy.data import LocalFiles
 
     given = [args.data_format, args.data_train, args.data_eval]
@@ -53,6 +54,15 @@ def _local_files(args: argparse.Namespace):
     if not all(given):
         raise ValueError("--data-format, --data-train and --data-eval must be given together")
     return LocalFiles(args.data_format, args.data_train, args.data_eval)
+
+
+def _data_snapshot(args: argparse.Namespace, dataset: str):
+    """The data snapshot named by --data, opened and checked to be `dataset`'s; or None."""
+    if args.data is None:
+        return None
+    from telepathy.data import open_snapshot
+
+    return open_snapshot(args.data, dataset)
 
 
 def _setup_torch(args: argparse.Namespace):
@@ -65,22 +75,22 @@ def _setup_torch(args: argparse.Namespace):
     return pick_device(args.device)
 
 
-def _load_train(cfg, local):
+def _load_train(cfg, data):
     """Training examples (generated tasks: cfg.train_size items from cfg.task_seed)."""
     from telepathy.data import get_dataset, load_examples
 
     spec = get_dataset(cfg.dataset)
     return load_examples(
-        spec, "train", local=local, n_generated=cfg.train_size, task_seed=cfg.task_seed
+        spec, "train", snapshot=data, n_generated=cfg.train_size, task_seed=cfg.task_seed
     )
 
 
-def _load_eval(cfg, local):
+def _load_eval(cfg, data):
     """The dataset spec, the recorded eval list and its description (pitfall 16)."""
     from telepathy.data import get_dataset, load_examples
 
     spec = get_dataset(cfg.dataset)
-    evaluation = load_examples(spec, "eval", local=local, task_seed=cfg.task_seed)
+    evaluation = load_examples(spec, "eval", snapshot=data, task_seed=cfg.task_seed)
     if cfg.eval_first_n is not None:
         evaluation = evaluation[: cfg.eval_first_n]
     split = spec.hub.eval_split if spec.hub else "eval"
@@ -88,18 +98,19 @@ def _load_eval(cfg, local):
     return spec, evaluation, {"split": split, "selection": selection}
 
 
-def _setup_run(cfg, args: argparse.Namespace):
-    """What train and eval share: local data, device, the recorded eval list, the loaded pair
-    and the one Framing object. Returns (local, eval_examples, eval_desc, pair, framing)."""
+def _setup_run(cfg, args: argparse.Namespace, *, stage: str):
+    """What train and eval share: the data snapshot, device, the recorded eval list, the
+    loaded pair and the one Framing object (for `stage` "train" or "eval"). Returns
+    (data, eval_examples, eval_desc, pair, framing)."""
     from telepathy.framing import Framing
     from telepathy.runtime import load_pair
 
-    local = _local_files(args)
+    data = _data_snapshot(args, cfg.dataset)
     device = _setup_torch(args)
-    spec, eval_examples, eval_desc = _load_eval(cfg, local)
-    pair = load_pair(cfg.pair, device, args.cache_dir)
-    framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer)
-    return local, eval_examples, eval_desc, pair, framing
+    spec, eval_examples, eval_desc = _load_eval(cfg, data)
+    pair = load_pair(cfg.pair, device, args.cache_dir, models=args.models)
+    framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer, stage=stage)
+    return data, eval_examples, eval_desc, pair, framing
 
 
 # ----------------------------------------------------------------------------- commands
@@ -149,14 +160,15 @@ def cmd_prepare_models(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from telepathy.checkpoint import save_checkpoint
+    from telepathy.data.snapshot import data_provenance
     from telepathy.records import build_record, write_record
     from telepathy.results.provenance import utc_now
     from telepathy.train import final_bridge_state, train_bridge
 
     started_at, clock = utc_now(), time.perf_counter()
     cfg = _resolve(args)  # every setting checked before any model or data is loaded
-    local, eval_examples, _, pair, framing = _setup_run(cfg, args)
-    train_examples = _load_train(cfg, local)
+    data, eval_examples, _, pair, framing = _setup_run(cfg, args, stage="train")
+    train_examples = _load_train(cfg, data)
     load_s = time.perf_counter() - clock
     outcome = train_bridge(
         cfg,
@@ -208,6 +220,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         },
         started_at=started_at,
         ended_at=utc_now(),
+        data=data_provenance(cfg.dataset, data),
         extra={"artifacts": {"bridge": str(args.bridge), "metrics": str(args.metrics)}},
     )
     write_record(args.result, record)
@@ -226,6 +239,7 @@ class TrainedBridgeRun:
 
     state: dict[str, Any]
     cfg: Any  # RunConfig (imported lazily, see the module docstring)
+    data: Any  # DataSnapshot or None (a generated task run without one)
     eval_examples: list[Any]
     eval_desc: dict[str, str]
     pair: Any  # LoadedPair
@@ -249,14 +263,15 @@ def load_trained_bridge(args: argparse.Namespace) -> TrainedBridgeRun:
             f"checkpoint {args.bridge} was trained for pair {cfg.pair!r}, --pair asks for "
             f"{args.pair!r}; evaluate it with its own pair or point --bridge at the right run"
         )
-    _, eval_examples, eval_desc, pair, framing = _setup_run(cfg, args)
+    data, eval_examples, eval_desc, pair, framing = _setup_run(cfg, args, stage="eval")
     check_matches(state, args.bridge, pair=pair.identity(), cfg=None)
     bridge = build_bridge(cfg, pair, state["output_scale_init"])
     bridge.load_state_dict(state["bridge"])
-    return TrainedBridgeRun(state, cfg, eval_examples, eval_desc, pair, framing, bridge)
+    return TrainedBridgeRun(state, cfg, data, eval_examples, eval_desc, pair, framing, bridge)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from telepathy.data.snapshot import data_provenance
     from telepathy.evaluate import evaluate_examples
     from telepathy.parsing import PARSER_DESCRIPTION
     from telepathy.records import build_record, log_eval_summary, write_record
@@ -295,6 +310,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         timings={"wall_s": time.perf_counter() - clock, "load_s": load_s, "eval_s": report.eval_s},
         started_at=started_at,
         ended_at=utc_now(),
+        data=data_provenance(cfg.dataset, run.data),
         extra={
             "eval_examples": {**eval_desc, "n": len(ids), "ids_sha256": ids_digest(ids)},
             "samples": report.samples,
@@ -310,27 +326,34 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     """Prompting baselines; the body lives in telepathy.baselines.prompting."""
     from telepathy.baselines.prompting import run_baseline_command
 
-    return run_baseline_command(args, local=_local_files(args), device=_setup_torch(args))
+    return run_baseline_command(
+        args, data=_data_snapshot(args, args.dataset), device=_setup_torch(args)
+    )
 
 
 def cmd_prepare_data(args: argparse.Namespace) -> int:
-    from telepathy.atomic import atomic_write_json
-    from telepathy.data import get_dataset, load_examples
-    from telepathy.results.validate import ids_digest
+    from telepathy.data import get_dataset, write_snapshot
 
-    spec = get_dataset(args.dataset)  # fetches into the datasets cache on a CPU node
-    local = _local_files(args)
-    manifest: dict[str, Any] = {"dataset": spec.name, "task_type": spec.task_type}
-    for split in ("train", "eval"):
-        examples = load_examples(spec, split, local=local)
-        manifest[split] = {
-            "n": len(examples),
-            "split": spec.hub.split_name(split) if spec.hub else split,
-            "ids_sha256": ids_digest([e.uid for e in examples]),
-        }
-    atomic_write_json(args.manifest, manifest)
+    spec = get_dataset(args.dataset)
+    started = time.perf_counter()
+    manifest = write_snapshot(spec, args.snapshot, local=_local_files(args), revision=args.revision)
+    source = manifest["source"]
+    where = {
+        "hub": lambda: (
+            f"{source['repo_id']}@{source['revision']} (commit {source['revision_sha']})"
+        ),
+        "local": lambda: f"local {source['format']} files",
+        "generated": lambda: f"generator {source['generator']}",
+    }[source["kind"]]()
+    splits = manifest["splits"]
     log.info(
-        "%s: %d train, %d eval examples", spec.name, manifest["train"]["n"], manifest["eval"]["n"]
+        "%s: snapshot of %s in %.1f s: %d train and %d eval rows -> %s",
+        spec.name,
+        where,
+        time.perf_counter() - started,
+        splits["train"]["rows"],
+        splits["eval"]["rows"],
+        args.snapshot,
     )
     return 0
 

@@ -23,7 +23,11 @@ BRIDGE_ARCHITECTURES = ("perceiver", "mlp", "linear")
 # Settings added after runs were already recorded, with the value every earlier run used. At that
 # value a setting stays out of the digest, so earlier runs keep theirs (the workflow retrains
 # nothing and old checkpoints still resume), and a saved config without it reads as that value.
-LATER_SETTINGS: dict[str, Any] = {"bridge_architecture": "perceiver"}
+LATER_SETTINGS: dict[str, Any] = {
+    "bridge_architecture": "perceiver",
+    "truncate_chars": None,
+    "eval_truncate_chars": None,
+}
 
 
 class ConfigError(ValueError):
@@ -67,6 +71,18 @@ class RunConfig:
     checkpoint_every: int = 500  # the original saved a state_dict every 500 steps
     train_size: int | None = None  # generated tasks: number of train items (None = default)
     task_seed: int = 0  # generated tasks: the data seed, fixed across training seeds
+    # Characters of truncate_field kept before the token rule (the faithful presets; None:
+    # tokens only): in training and quick evals, and (eval_ None: the same) the final eval.
+    truncate_chars: int | None = None
+    eval_truncate_chars: int | None = None
+
+    def char_limit(self, stage: str) -> int | None:
+        """Characters of the truncated field a `stage` ("train" | "eval") keeps, or None."""
+        if stage not in ("train", "eval"):
+            raise ValueError(f"unknown stage {stage!r}; expected train or eval")
+        if stage == "eval" and self.eval_truncate_chars is not None:
+            return self.eval_truncate_chars
+        return self.truncate_chars
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -223,7 +239,7 @@ def validate_run_config(cfg: RunConfig, *, sender_depth: int) -> list[str]:
             f"source_layer {cfg.source_layer!r} is beyond the sender's depth: pair {cfg.pair!r} "
             f"has {sender_depth} blocks, so valid hidden_states indices are 0..{sender_depth}"
         )
-    for name in ("eval_first_n", "train_size"):
+    for name in ("eval_first_n", "train_size", "truncate_chars", "eval_truncate_chars"):
         value = getattr(cfg, name)
         if value is not None and (not isinstance(value, int) or value < 1):
             problems.append(f"{name} must be a positive integer or none, got {value!r}")

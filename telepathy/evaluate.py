@@ -22,6 +22,7 @@ from telepathy.framing import Framing
 from telepathy.parsing import (
     INVALID,
     extract_number,
+    first_match_label,
     is_lenient_correct,
     parse_label,
     passkey_scores,
@@ -134,16 +135,17 @@ def score_predictions(
         else:
             prediction = parse_label(raw, spec.label_words, aliases)
             correct = prediction == gold
-        samples.append(
-            {
-                "id": example.uid,
-                "gold": gold,
-                "prediction": prediction,
-                "raw": raw,
-                "correct": bool(correct),
-                "correct_lenient": is_lenient_correct(raw, gold, aliases.get(gold, ())),
-            }
-        )
+        sample = {
+            "id": example.uid,
+            "gold": gold,
+            "prediction": prediction,
+            "raw": raw,
+            "correct": bool(correct),
+            "correct_lenient": is_lenient_correct(raw, gold, aliases.get(gold, ())),
+        }
+        if spec.label_words is not None:  # label tasks: the camera-ready scorer as well
+            sample["correct_first_match"] = first_match_label(raw, spec.label_words) == gold
+        samples.append(sample)
     n = len(samples)
     n_correct = sum(s["correct"] for s in samples)
     n_invalid = sum(s["prediction"] is None for s in samples)
@@ -160,6 +162,8 @@ def score_predictions(
         "per_class_accuracy": _per_class(samples, spec.label_words),
         "prediction_histogram": dict(sorted(histogram.items())),
     }
+    if spec.label_words is not None:
+        metrics["accuracy_first_match"] = sum(s["correct_first_match"] for s in samples) / n
     if digit_accuracies:
         metrics["digit_accuracy"] = sum(digit_accuracies) / n
     return metrics, samples

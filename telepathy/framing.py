@@ -9,6 +9,7 @@ its right padding is masked in labels and attention (pitfall 7).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,11 +41,16 @@ class Framing:
         spec: DatasetSpec,
         sender_tokenizer: Any | None,
         receiver_tokenizer: Any | None,
+        *,
+        stage: str = "train",
     ) -> None:
         """A tokenizer is None when the run never loads that LM (the receiver-only baselines,
-        the sender-only probe); that side's methods must then not be called."""
+        the sender-only probe); that side's methods must then not be called. `stage` ("train",
+        which covers quick evals, or "eval") picks the character cut of the faithful presets."""
         self.cfg = cfg
         self.spec = spec
+        self.stage = stage
+        self.char_limit = cfg.char_limit(stage)
         self.sender_tokenizer = sender_tokenizer
         self.receiver_tokenizer = receiver_tokenizer
         if sender_tokenizer is not None:
@@ -108,6 +114,8 @@ class Framing:
         use the same wording with the receiver's tokenizer, pitfall 2)."""
         fields = dict(example.fields)
         field = self.cfg.truncate_field
+        if self.char_limit is not None:  # the original's character slice, before the tokens
+            fields[field] = fields[field][: self.char_limit]
         ids = tokenizer(fields[field], add_special_tokens=False).input_ids
         if len(ids) > self.cfg.sender_max_tokens:
             # One rule in tokens for train, eval and latency (pitfall 21), applied to the
@@ -150,6 +158,17 @@ class Framing:
             torch.cat([prefix_mask, answers.mask], dim=1),
         )
 
+    def for_stage(self, stage: str) -> Framing:
+        """This framing for another stage (a trained baseline's final eval after training)."""
+        other = copy.copy(self)
+        other.stage, other.char_limit = stage, self.cfg.char_limit(stage)
+        return other
+
+    def truncation(self) -> str:
+        """How the sender's field is cut, for result files."""
+        chars = f"its first {self.char_limit} characters, then to " if self.char_limit else ""
+        return f"{self.cfg.truncate_field} to {chars}{self.cfg.sender_max_tokens} sender tokens"
+
     def describe(self) -> dict[str, Any]:
         """What the receiver reads, for the result file."""
         return {
@@ -160,6 +179,5 @@ class Framing:
             "answer_format": ("space + " if self.cfg.answer_leading_space else "")
             + "label word + EOS",
             "sender_template": self.cfg.sender_template,
-            "sender_truncation": f"{self.cfg.truncate_field} to {self.cfg.sender_max_tokens} "
-            "sender tokens",
+            "sender_truncation": self.truncation(),
         }

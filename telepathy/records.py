@@ -11,6 +11,8 @@ import torch
 from telepathy.atomic import atomic_write_json
 from telepathy.bridge import count_parameters
 from telepathy.config import RunConfig
+from telepathy.results.identity import result_id
+from telepathy.results.identity import run_id as identity_run_id
 from telepathy.results.provenance import collect_provenance
 from telepathy.results.validate import SCHEMA_VERSION, validate_result
 from telepathy.runtime import LoadedPair
@@ -45,10 +47,19 @@ def parameter_counts(pair: LoadedPair, bridge: torch.nn.Module | None) -> dict[s
 
 
 def run_id(cfg: RunConfig, kind: str, method: str = "bridge") -> str:
-    """A readable, unique name for a run: method/protocol/pair/dataset/k/layer/seed/kind."""
-    return (
-        f"{method}/{cfg.protocol}/{cfg.pair}/{cfg.dataset}/k{cfg.soft_tokens}"
-        f"/l{cfg.source_layer}/seed{cfg.seed}/{kind}"
+    """A result file's `run_id` for a run of `cfg` (results.identity builds every run id)."""
+    return result_id(
+        identity_run_id(
+            method=method,
+            protocol=cfg.protocol,
+            pair=cfg.pair,
+            dataset=cfg.dataset,
+            seed=cfg.seed,
+            architecture=cfg.bridge_architecture,
+            soft_tokens=cfg.soft_tokens,
+            source_layer=cfg.source_layer,
+        ),
+        kind,
     )
 
 
@@ -63,12 +74,14 @@ def build_record(
     timings: dict[str, float],
     started_at: datetime,
     ended_at: datetime,
+    data: dict[str, Any],
     extra: dict[str, Any] | None = None,
     method: str = "bridge",
     method_trainable: int | None = None,
 ) -> dict[str, Any]:
     """One result record in the shape of run_result.v1.schema.json.
 
+    data: the data snapshot's provenance (snapshot.data_provenance).
     method_trainable: parameters the method itself trains when they are not a bridge's
     (soft prompt, LoRA adapters, probe); recorded as parameters.method_trainable.
     """
@@ -93,6 +106,7 @@ def build_record(
             started_at=started_at,
             ended_at=ended_at,
             device=device_name(pair.device),
+            data=data,
         ),
     }
     record.update(extra or {})

@@ -10,7 +10,7 @@ import torch
 
 from telepathy.bridge import Bridge, BridgeShape, make_bridge
 from telepathy.config import RunConfig
-from telepathy.lms import LoadedLM, load_lm
+from telepathy.lms import LoadedLM, load_lm, read_models_manifest
 from telepathy.pairs import PairSpec, get_pair
 
 log = logging.getLogger(__name__)
@@ -49,14 +49,25 @@ def load_pair(
     device: torch.device,
     cache_root: Path | None = None,
     roles: tuple[str, ...] = PAIR_ROLES,
+    models: Path | None = None,
 ) -> LoadedPair:
-    """Load and freeze a pair's sender and receiver (or only the `roles` a run needs)."""
+    """Load and freeze a pair's sender and receiver (or only the `roles` a run needs).
+
+    `models` is the prepare-models manifest: each LM then loads from the folder it records.
+    """
     unknown = sorted(set(roles) - set(PAIR_ROLES))
     if unknown or not roles:
         raise ValueError(f"roles must be a non-empty subset of {PAIR_ROLES}, got {roles!r}")
     spec = get_pair(name)
+    prepared = read_models_manifest(models, name) if models is not None else {}
     loaded = {
-        role: load_lm(getattr(spec, role), device=device, cache_root=cache_root, pair_name=name)
+        role: load_lm(
+            getattr(spec, role),
+            device=device,
+            cache_root=cache_root,
+            pair_name=name,
+            prepared=prepared.get(role),
+        )
         for role in PAIR_ROLES
         if role in roles
     }

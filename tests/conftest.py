@@ -1,7 +1,11 @@
-"""Shared fixtures: the tiny random-init pair (tokenizer prepared once) and small run configs."""
+"""Shared fixtures: the tiny random-init pair (tokenizer prepared once), small run configs, and
+data snapshots of the dataset fixtures (what prepare-data writes from hand-copied files)."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +16,43 @@ from telepathy.lms import MANIFEST_NAME, converted_dir, default_cache_root, prep
 from telepathy.pairs import get_pair
 
 torch.set_num_threads(2)  # the CI machine's cores; also keeps CPU runs repeatable
+
+DATASET_FIXTURES = Path(__file__).parent / "fixtures" / "datasets"
+
+
+def fixture_files(name: str):
+    """The JSON Lines fixtures of one real dataset (its columns and labels), as local files."""
+    from telepathy.data import LocalFiles, get_dataset
+
+    hub = get_dataset(name).hub
+    assert hub is not None
+    folder = DATASET_FIXTURES / name
+    return LocalFiles(
+        "json", folder / f"{hub.train_split}.jsonl", folder / f"{hub.eval_split}.jsonl"
+    )
+
+
+_SNAPSHOTS: dict[str, Path] = {}
+
+
+def fixture_snapshot_dir(name: str) -> Path:
+    """The folder of a data snapshot of one dataset's fixtures (written once per session)."""
+    from telepathy.data import get_dataset, write_snapshot
+
+    if name not in _SNAPSHOTS:
+        folder = Path(tempfile.mkdtemp(prefix=f"telepathy-fixture-{name}-"))
+        atexit.register(shutil.rmtree, folder, True)
+        write_snapshot(get_dataset(name), folder, local=fixture_files(name))
+        _SNAPSHOTS[name] = folder
+    return _SNAPSHOTS[name]
+
+
+@pytest.fixture(scope="session")
+def fixture_snapshot():
+    """name -> the opened DataSnapshot of that dataset's fixtures."""
+    from telepathy.data import open_snapshot
+
+    return lambda name: open_snapshot(fixture_snapshot_dir(name), name)
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,7 @@ from telepathy.report.accuracy_tables import (
 from telepathy.report.commands import compile_pdf
 from telepathy.report.runs import load_runs
 from telepathy.report.table import Table, cell, document, to_latex, write_table
+from telepathy.results.identity import record_run_id, result_id
 from telepathy.results.validate import ids_digest, validate_result
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
@@ -90,7 +91,6 @@ def eval_record(method: str, dataset: str, seed: int, n_right: int, k: int | Non
     metrics, samples = score_predictions(get_dataset(dataset), examples, raw)
     ids = [s["id"] for s in samples]
     record.update(
-        run_id=f"eval-{method}-{dataset}-k{k}-seed{seed}",
         method=method,
         protocol="dec2025",
         dataset=dataset,
@@ -102,6 +102,7 @@ def eval_record(method: str, dataset: str, seed: int, n_right: int, k: int | Non
     )
     record["pair"]["name"] = "paper"
     record["eval_examples"].update(n=len(ids), ids_sha256=ids_digest(ids))
+    record["run_id"] = result_id(record_run_id(record), "eval")
     if method != "bridge":
         trainable = {"prompt_tuning": PT_PARAMS, "lora": LORA_PARAMS}.get(method, 0)
         record["parameters"].update(bridge_trainable=0, bridge_total=0)

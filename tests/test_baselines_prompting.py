@@ -10,6 +10,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from conftest import fixture_snapshot_dir
 
 from telepathy import cli
 from telepathy.baselines import prompting
@@ -23,35 +24,21 @@ from telepathy.baselines.prompt_templates import (
 )
 from telepathy.baselines.prompting_config import resolve_prompting_config
 from telepathy.config import ConfigError, resolve_run_config
-from telepathy.data import DATASETS, Example, LocalFiles, get_dataset, load_examples
+from telepathy.data import DATASETS, Example, get_dataset, load_examples, open_snapshot
 from telepathy.evaluate import score_predictions
 from telepathy.results.validate import ids_digest, validate_file
 
-FIXTURES = Path(__file__).parent / "fixtures" / "datasets"
 LABELLED = sorted(name for name, spec in DATASETS.items() if spec.label_words is not None)
 
 
 def fixture_args(name: str) -> list[str]:
-    """CLI arguments that load a real dataset from its JSON Lines test fixtures."""
-    hub = get_dataset(name).hub
-    folder = FIXTURES / name
-    return [
-        "--data-format",
-        "json",
-        "--data-train",
-        str(folder / f"{hub.train_split}.jsonl"),
-        "--data-eval",
-        str(folder / f"{hub.eval_split}.jsonl"),
-    ]
+    """CLI arguments that read a real dataset from the snapshot of its JSON Lines fixtures."""
+    return ["--data", str(fixture_snapshot_dir(name))]
 
 
 def fixture_examples(name: str, split: str) -> list[Example]:
-    hub = get_dataset(name).hub
-    folder = FIXTURES / name
-    local = LocalFiles(
-        "json", folder / f"{hub.train_split}.jsonl", folder / f"{hub.eval_split}.jsonl"
-    )
-    return load_examples(get_dataset(name), split, local=local)
+    snapshot = open_snapshot(fixture_snapshot_dir(name), name)
+    return load_examples(get_dataset(name), split, snapshot=snapshot)
 
 
 def pool(counts: dict[str, int], prefix: str = "train") -> list[Example]:

@@ -1,4 +1,8 @@
-"""Loading real-shaped local fixtures through `datasets`, row mappers and the ClassLabel check."""
+"""Real-shaped fixtures through a data snapshot, the row mappers and the label-order check.
+
+Every test reads rows the way a job does: from the snapshot prepare-data wrote (here from the
+hand-copied JSON Lines fixtures; from the hub's own layouts in test_data_snapshot.py).
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,18 @@ from typing import Any
 
 import pytest
 
-from telepathy.data import LocalFiles, get_dataset, load_examples
+from conftest import fixture_files
+from telepathy.data import LocalFiles, get_dataset, load_examples, open_snapshot, write_snapshot
 from telepathy.data.loading import (
     ROW_MAPPERS,
-    check_class_labels,
+    check_label_names,
     gsm8k_final_answer,
     map_commonsenseqa,
     map_sst2,
     map_trec,
 )
-from telepathy.data.registry import TREC_COARSE, DatasetSpec, Example
+from telepathy.data.registry import TREC_COARSE, Example
 
-FIXTURES = Path(__file__).parent / "fixtures" / "datasets"
 REAL = ("sst2", "agnews", "trec", "banking77", "boolq", "piqa", "commonsenseqa", "gsm8k")
 FIELDS = {
     "sst2": {"text"},
@@ -32,24 +36,18 @@ FIELDS = {
 }
 
 
-def fixture_files(name: str) -> LocalFiles:
-    """The JSON Lines fixtures of one dataset, named after its hub splits."""
-    hub = get_dataset(name).hub
-    assert hub is not None
-    folder = FIXTURES / name
-    train, evals = folder / f"{hub.train_split}.jsonl", folder / f"{hub.eval_split}.jsonl"
-    return LocalFiles("json", train, evals)
+@pytest.fixture
+def load(fixture_snapshot):
+    """(name, split) -> that fixture split's Examples, read through its snapshot."""
+    cache: dict[tuple[str, str], list[Example]] = {}
 
+    def read(name: str, split: str) -> list[Example]:
+        if (name, split) not in cache:
+            snapshot = fixture_snapshot(name)
+            cache[name, split] = load_examples(get_dataset(name), split, snapshot=snapshot)
+        return cache[name, split]
 
-_CACHE: dict[tuple[str, str], list[Example]] = {}
-
-
-def load(name: str, split: str) -> list[Example]:
-    """Load a fixture split once per test session (keeps the suite fast)."""
-    key = (name, split)
-    if key not in _CACHE:
-        _CACHE[key] = load_examples(get_dataset(name), split, local=fixture_files(name))
-    return _CACHE[key]
+    return read
 
 
 def n_lines(path: Path) -> int:
@@ -58,7 +56,7 @@ def n_lines(path: Path) -> int:
 
 @pytest.mark.parametrize("split", ["train", "eval"])
 @pytest.mark.parametrize("name", REAL)
-def test_every_fixture_loads_with_the_template_fields(name: str, split: str) -> None:
+def test_every_fixture_loads_with_the_template_fields(load, name: str, split: str) -> None:
     spec = get_dataset(name)
     examples = load(name, split)
     assert len(examples) == n_lines(fixture_files(name).path(split))
@@ -73,7 +71,7 @@ def test_every_fixture_loads_with_the_template_fields(name: str, split: str) -> 
             assert example.label in spec.label_names
 
 
-def test_sst2_rows() -> None:
+def test_sst2_rows(load) -> None:
     examples = load("sst2", "eval")
     assert examples[0].uid == "sst2/validation/0"
     assert examples[0].fields == {"text": "it 's a charming and often affecting journey . "}
@@ -85,7 +83,7 @@ def test_sst2_rows() -> None:
     assert [e.label for e in load("sst2", "train")[:3]] == ["negative", "negative", "positive"]
 
 
-def test_agnews_rows() -> None:
+def test_agnews_rows(load) -> None:
     examples = load("agnews", "eval")
     assert examples[0].uid == "agnews/test/0"
     assert examples[0].label == "business"
@@ -95,7 +93,7 @@ def test_agnews_rows() -> None:
     assert examples[6].fields["text"].startswith("Sharapova wins")
 
 
-def test_trec_rows_use_coarse_label_in_published_order() -> None:
+def test_trec_rows_use_coarse_label_in_published_order(load) -> None:
     examples = load("trec", "eval")
     assert [e.label for e in examples] == ["NUM", "LOC", "HUM", "DESC", "NUM", "ENTY", "ABBR"]
     assert examples[3].fields == {"text": "What is an atom ?"}  # coarse_label 2
@@ -105,7 +103,7 @@ def test_trec_rows_use_coarse_label_in_published_order() -> None:
     assert train[0].label == "DESC" and train[1].label == "ENTY"
 
 
-def test_banking77_rows() -> None:
+def test_banking77_rows(load) -> None:
     examples = load("banking77", "eval")
     assert [e.label for e in examples] == [
         "card_arrival", "card_arrival", "Refund_not_showing_up", "reverted_card_payment?",
@@ -115,7 +113,7 @@ def test_banking77_rows() -> None:
     assert load("banking77", "train")[2].label == "activate_my_card"
 
 
-def test_boolq_rows() -> None:
+def test_boolq_rows(load) -> None:
     examples = load("boolq", "eval")
     assert [e.label for e in examples] == ["No", "Yes", "Yes", "Yes", "Yes", "No"]
     assert examples[1].fields["question"] == "is house tax and property tax are same"
@@ -124,7 +122,7 @@ def test_boolq_rows() -> None:
     assert load("boolq", "train")[0].label == "Yes"
 
 
-def test_piqa_rows() -> None:
+def test_piqa_rows(load) -> None:
     examples = load("piqa", "eval")
     assert [e.label for e in examples] == ["1", "2", "2", "2", "1", "1"]
     assert examples[3].fields == {
@@ -135,7 +133,7 @@ def test_piqa_rows() -> None:
     assert load("piqa", "train")[0].label == "2"
 
 
-def test_commonsenseqa_rows_format_choices_and_use_the_id_column() -> None:
+def test_commonsenseqa_rows_format_choices_and_use_the_id_column(load) -> None:
     examples = load("commonsenseqa", "eval")
     first = examples[0]
     assert first.uid == "commonsenseqa/validation/1afa02df02c908a558b4036e80242fac"
@@ -148,7 +146,7 @@ def test_commonsenseqa_rows_format_choices_and_use_the_id_column() -> None:
     assert [e.label for e in examples] == ["A", "A", "B", "A", "E", "C"]
 
 
-def test_gsm8k_rows_take_the_final_number_without_commas() -> None:
+def test_gsm8k_rows_take_the_final_number_without_commas(load) -> None:
     train = load("gsm8k", "train")
     assert [e.label for e in train] == ["72", "10", "1234", "42", "2499000", "5"]
     assert train[2].fields == {
@@ -239,7 +237,7 @@ def test_commonsenseqa_mapper_validates_choices_and_key() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Other local formats and the ClassLabel order check.
+# Other hand-copied formats, and the label-order check.
 
 
 def _trec_dataset(names: list[str]) -> Any:
@@ -254,45 +252,51 @@ def _trec_dataset(names: list[str]) -> Any:
     return Dataset.from_dict(rows, features=features)
 
 
+def _local_snapshot(tmp_path: Path, name: str, local: LocalFiles):
+    write_snapshot(get_dataset(name), tmp_path / "snapshot", local=local)
+    return open_snapshot(tmp_path / "snapshot", name)
+
+
 def test_trec_classlabel_in_published_order_loads_from_disk(tmp_path: Path) -> None:
-    _trec_dataset(list(TREC_COARSE)).save_to_disk(str(tmp_path / "test"))
+    for split in ("train", "test"):
+        _trec_dataset(list(TREC_COARSE)).save_to_disk(str(tmp_path / split))
     local = LocalFiles("save_to_disk", tmp_path / "train", tmp_path / "test")
-    examples = load_examples(get_dataset("trec"), "eval", local=local)
+    snapshot = _local_snapshot(tmp_path, "trec", local)
+    assert snapshot.manifest["label_names_from"] == "ClassLabel"
+    examples = load_examples(get_dataset("trec"), "eval", snapshot=snapshot)
     assert [e.label for e in examples] == ["DESC", "ENTY"]
     assert examples[0].uid == "trec/test/0"
 
 
-def test_trec_classlabel_swapped_order_raises(tmp_path: Path) -> None:
+def test_trec_classlabel_swapped_order_is_refused_before_any_snapshot(tmp_path: Path) -> None:
     swapped = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]  # the consolidated script's order
-    ds = _trec_dataset(swapped)
-    with pytest.raises(ValueError, match=r"'trec'.*'coarse_label'.*ClassLabel names.*DESC"):
-        check_class_labels(get_dataset("trec"), ds.features)
-    ds.save_to_disk(str(tmp_path / "test"))
+    for split in ("train", "test"):
+        _trec_dataset(swapped).save_to_disk(str(tmp_path / split))
     local = LocalFiles("save_to_disk", tmp_path / "train", tmp_path / "test")
-    with pytest.raises(ValueError, match=r"expected \('ABBR', 'ENTY', 'DESC'"):
-        load_examples(get_dataset("trec"), "eval", local=local)
+    with pytest.raises(ValueError, match=r"expected \('ABBR', 'ENTY', 'DESC'.*refusing"):
+        _local_snapshot(tmp_path, "trec", local)
+    assert not (tmp_path / "snapshot" / "snapshot.json").exists()
 
 
-def test_classlabel_check_applies_to_hub_like_features_only() -> None:
-    from datasets import ClassLabel, Features, Value
-
+def test_label_name_check() -> None:
     sst2 = get_dataset("sst2")
-    check_class_labels(sst2, Features({"label": ClassLabel(names=["negative", "positive"])}))
-    check_class_labels(sst2, Features({"label": Value("int64")}))  # JSON copies: no ClassLabel
-    with pytest.raises(ValueError, match=r"'sst2'"):
-        check_class_labels(sst2, Features({"label": ClassLabel(names=["positive", "negative"])}))
-    piqa = get_dataset("piqa")
+    check_label_names(sst2, ["negative", "positive"])
+    check_label_names(sst2, None)  # JSON copies: no ClassLabel; the mappers range-check
+    with pytest.raises(ValueError, match=r"'sst2'.*silently remapped"):
+        check_label_names(sst2, ["positive", "negative"])
     with pytest.raises(ValueError, match=r"3 classes"):
-        check_class_labels(piqa, Features({"label": ClassLabel(names=["0", "1", "2"])}))
+        check_label_names(get_dataset("piqa"), ["0", "1", "2"])
 
 
 def test_parquet_local_files_use_the_same_mapping(tmp_path: Path) -> None:
     from datasets import Dataset
 
     rows = [{"question": "Q1?", "answer": "a\n#### 3,000"}, {"question": "Q2?", "answer": "#### 4"}]
-    Dataset.from_list(rows).to_parquet(str(tmp_path / "test.parquet"))
+    for split in ("train", "test"):
+        Dataset.from_list(rows).to_parquet(str(tmp_path / f"{split}.parquet"))
     local = LocalFiles("parquet", tmp_path / "train.parquet", tmp_path / "test.parquet")
-    examples = load_examples(get_dataset("gsm8k"), "eval", local=local)
+    snapshot = _local_snapshot(tmp_path, "gsm8k", local)
+    examples = load_examples(get_dataset("gsm8k"), "eval", snapshot=snapshot)
     assert [(e.uid, e.fields["question"], e.label) for e in examples] == [
         ("gsm8k/test/0", "Q1?", "3000"), ("gsm8k/test/1", "Q2?", "4"),
     ]  # fmt: skip
@@ -303,87 +307,39 @@ def test_json_local_folder_is_globbed(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "part-0.jsonl").write_text('{"text": "a", "label": 0}\n')
     (folder / "part-1.jsonl").write_text('{"text": "b", "label": 3}\n')
-    local = LocalFiles("json", str(tmp_path / "none"), str(folder))  # type: ignore[arg-type]
-    examples = load_examples(get_dataset("agnews"), "eval", local=local)
+    local = LocalFiles("json", folder, folder)
+    snapshot = _local_snapshot(tmp_path, "agnews", local)
+    examples = load_examples(get_dataset("agnews"), "eval", snapshot=snapshot)
     assert [(e.fields["text"], e.label) for e in examples] == [("a", "world"), ("b", "science")]
 
 
 def test_missing_local_file_names_the_path(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "validation.jsonl"
+    (tmp_path / "train.jsonl").write_text('{"idx": 0, "sentence": "fine", "label": 1}\n')
     local = LocalFiles("json", tmp_path / "train.jsonl", missing)
     with pytest.raises(FileNotFoundError, match=str(missing)):
-        load_examples(get_dataset("sst2"), "eval", local=local)
+        _local_snapshot(tmp_path, "sst2", local)
 
 
-def test_row_missing_a_column_fails_through_load_examples(tmp_path: Path) -> None:
+def test_a_row_missing_a_column_fails_when_the_snapshot_is_written(tmp_path: Path) -> None:
     path = tmp_path / "validation.jsonl"
     path.write_text('{"idx": 0, "text": "wrong column name", "label": 1}\n')
     local = LocalFiles("json", path, path)
     with pytest.raises(ValueError, match=r"'sst2'.*'sentence'.*columns present: idx, label, text"):
-        load_examples(get_dataset("sst2"), "eval", local=local)
+        _local_snapshot(tmp_path, "sst2", local)
+    assert not (tmp_path / "snapshot" / "snapshot.json").exists()
 
 
-def test_bad_arguments() -> None:
+def test_bad_arguments(fixture_snapshot) -> None:
     with pytest.raises(ValueError, match=r"unknown local format 'csv'.*json, parquet"):
         LocalFiles("csv", Path("a"), Path("b"))
     with pytest.raises(ValueError, match=r"unknown split 'test'.*train, eval"):
         load_examples(get_dataset("sst2"), "test")
     with pytest.raises(ValueError, match=r"n_generated=10"):
         load_examples(get_dataset("sst2"), "train", n_generated=10)
+    with pytest.raises(ValueError, match=r"holds dataset 'sst2', not 'passkey'"):
+        load_examples(get_dataset("passkey"), "eval", snapshot=fixture_snapshot("sst2"))
+    with pytest.raises(ValueError, match=r"read from its data snapshot only.*prepare-data"):
+        load_examples(get_dataset("trec"), "eval")
     with pytest.raises(ValueError, match=r"generated; it takes no local files"):
-        load_examples(get_dataset("passkey"), "eval", local=fixture_files("sst2"))
-
-
-# ---------------------------------------------------------------------------------------------
-# The hub path, with `datasets.load_dataset` replaced (the hub is unreachable in tests).
-
-
-class _FakeHub:
-    """Records load_dataset calls and returns a small in-memory dataset."""
-
-    def __init__(self, rows: list[dict[str, Any]], features: Any = None) -> None:
-        self.rows, self.features, self.calls = rows, features, []
-
-    def __call__(self, path: str, **kwargs: Any) -> Any:
-        from datasets import Dataset
-
-        self.calls.append((path, kwargs))
-        return Dataset.from_list(self.rows, features=self.features)
-
-
-def _hub_load(
-    monkeypatch: pytest.MonkeyPatch, spec: DatasetSpec, fake: _FakeHub, split: str
-) -> list[Example]:
-    import datasets
-
-    monkeypatch.setattr(datasets, "load_dataset", fake)
-    return load_examples(spec, split)
-
-
-def test_hub_path_for_a_plain_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = _FakeHub([{"idx": 5, "sentence": "fine .", "label": 1}])
-    examples = _hub_load(monkeypatch, get_dataset("sst2"), fake, "eval")
-    assert fake.calls == [
-        ("nyu-mll/glue", {"name": "sst2", "revision": None, "split": "validation"})
-    ]
-    assert examples == [Example("sst2/validation/5", {"text": "fine ."}, "positive")]
-
-
-def test_hub_path_for_a_parquet_export(monkeypatch: pytest.MonkeyPatch) -> None:
-    ds = _trec_dataset(list(TREC_COARSE))
-    fake = _FakeHub(ds.to_list(), ds.features)
-    examples = _hub_load(monkeypatch, get_dataset("trec"), fake, "eval")
-    assert fake.calls == [(
-        "CogComp/trec",
-        {"name": None, "revision": "refs/convert/parquet",
-         "data_files": {"test": "default/test/*.parquet"}, "split": "test"},
-    )]  # fmt: skip
-    assert [e.label for e in examples] == ["DESC", "ENTY"]
-
-
-def test_hub_path_checks_the_classlabel(monkeypatch: pytest.MonkeyPatch) -> None:
-    ds = _trec_dataset(["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"])
-    fake = _FakeHub(ds.to_list(), ds.features)
-    with pytest.raises(ValueError, match=r"ClassLabel names"):
-        _hub_load(monkeypatch, get_dataset("trec"), fake, "train")
-    assert fake.calls[0][1]["data_files"] == {"train": "default/train/*.parquet"}
+        write_snapshot(get_dataset("passkey"), Path("unused"), local=fixture_files("sst2"))

@@ -89,19 +89,24 @@ def test_aliases_for_lenient_rule() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "path", "config", "train", "eval"),
+    ("name", "path", "config", "train", "eval", "files"),
     [
-        ("sst2", "nyu-mll/glue", "sst2", "train", "validation"),
-        ("agnews", "fancyzhx/ag_news", None, "train", "test"),
-        ("trec", "CogComp/trec", None, "train", "test"),
-        ("banking77", "PolyAI/banking77", None, "train", "test"),
-        ("boolq", "google/boolq", None, "train", "validation"),
-        ("piqa", "ybisk/piqa", None, "train", "validation"),
-        ("commonsenseqa", "tau/commonsense_qa", None, "train", "validation"),
-        ("gsm8k", "openai/gsm8k", "main", "train", "test"),
+        ("sst2", "nyu-mll/glue", "sst2", "train", "validation", "sst2/{split}-*.parquet"),
+        ("agnews", "fancyzhx/ag_news", "default", "train", "test", "data/{split}-*.parquet"),
+        ("trec", "CogComp/trec", "default", "train", "test", "default/{split}/*.parquet"),
+        ("banking77", "PolyAI/banking77", "default", "train", "test", "default/{split}/*.parquet"),
+        ("boolq", "google/boolq", "default", "train", "validation", "data/{split}-*.parquet"),
+        ("piqa", "ybisk/piqa", "plain_text", "train", "validation",
+         "plain_text/{split}/*.parquet"),
+        ("commonsenseqa", "tau/commonsense_qa", "default", "train", "validation",
+         "data/{split}-*.parquet"),
+        ("gsm8k", "openai/gsm8k", "main", "train", "test", "main/{split}-*.parquet"),
     ],
-)
-def test_hub_sources(name: str, path: str, config: str | None, train: str, eval: str) -> None:
+)  # fmt: skip
+def test_hub_sources(
+    name: str, path: str, config: str, train: str, eval: str, files: str
+) -> None:
+    """The repos, configs and file layouts of hub-readiness.md's per-item table."""
     spec = get_dataset(name)
     assert spec.generator is None and spec.analogue is None
     hub = spec.hub
@@ -109,11 +114,8 @@ def test_hub_sources(name: str, path: str, config: str | None, train: str, eval:
     assert (hub.path, hub.config, hub.train_split, hub.eval_split) == (path, config, train, eval)
     assert hub.split_name("train") == train and hub.split_name("eval") == eval
     script_dataset = name in {"trec", "banking77", "piqa"}
-    assert (hub.revision == PARQUET_EXPORT) == script_dataset
-    if script_dataset:
-        assert hub.data_files is not None
-        assert set(hub.data_files) == {train, eval}
-        assert all(glob.endswith(".parquet") for glob in hub.data_files.values())
+    assert hub.revision == (PARQUET_EXPORT if script_dataset else "main")
+    assert dict(hub.files) == {split: files.format(split=split) for split in (train, eval)}
 
 
 def test_split_name_rejects_unknown_split() -> None:

@@ -101,17 +101,44 @@ def _load_paper_sender_offline(tmp_path, token: str | None) -> subprocess.Comple
     )
 
 
-def test_unreachable_hub_model_error_names_model_token_state_and_prefetch(tmp_path):
+def test_a_job_never_downloads_an_unprepared_hub_model(tmp_path):
+    """Jobs load from local folders only: an unprepared model is an error at once that names
+    the command to run, never a download (nor ~50 s of retries against an unreachable hub)."""
+    started = time.perf_counter()
     proc = _load_paper_sender_offline(tmp_path, token="hf_SECRETVALUE123")
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert "ModelLoadError" in last and "'meta-llama/Llama-3.1-8B-Instruct'" in last
-    assert "HF_TOKEN is set" in last and "telepathy prepare-models --pair paper" in last
-    assert "hf_SECRETVALUE123" not in proc.stderr + proc.stdout  # never print the token
+    assert "jobs never download" in last and "telepathy prepare-models --pair paper" in last
+    assert "hf_SECRETVALUE123" not in proc.stderr + proc.stdout
+    assert time.perf_counter() - started < 60
+
+
+def test_prepare_models_error_names_model_token_state_and_where_to_run(tmp_path):
+    """A repo the hub does not serve (gated without access, or absent): prepare-models says
+    which model, whether HF_TOKEN was set (never its value) and where to run it."""
+    from hubstub import HubStub
+
+    stub = HubStub().start()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+        env.update(HF_HOME=str(tmp_path), HF_ENDPOINT=stub.url, HF_TOKEN="hf_SECRETVALUE123")
+        proc = subprocess.run(
+            [sys.executable, "-m", "telepathy", "prepare-models", "--pair", "paper",
+             "--manifest", str(tmp_path / "paper.json")],
+            check=False, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        stub.stop()
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "ModelLoadError" in last and "'meta-llama/Llama-3.1-8B-Instruct'" in last
+    assert "HF_TOKEN is set" in last and "login node" in last
+    assert "hf_SECRETVALUE123" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "paper.json").exists()
 
 
 def test_hub_error_says_when_no_token_is_set(monkeypatch):
-    # the subprocess above takes ~50 s of huggingface_hub's own retries; the message is pure
     monkeypatch.delenv("HF_TOKEN", raising=False)
     message = str(lms.hub_error(PAIRS["paper"].receiver, "paper", OSError("offline")))
     assert "'mistralai/Mistral-7B-Instruct-v0.3'" in message and "HF_TOKEN is not set" in message

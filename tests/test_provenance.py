@@ -17,6 +17,11 @@ from telepathy.results.validate import validate_result
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results" / "eval_bridge_sst2.json"
 DIGEST = "a" * 64
+DATA = {
+    "dataset": "sst2", "source": "hub", "repo_id": "nyu-mll/glue", "config": "sst2",
+    "revision": "main", "revision_sha": "b" * 40, "snapshot": "results/data/sst2",
+    "manifest_sha256": "c" * 64,
+}  # fmt: skip
 
 
 def _collect(**overrides: object) -> dict[str, object]:
@@ -26,6 +31,7 @@ def _collect(**overrides: object) -> dict[str, object]:
         "started_at": start,
         "ended_at": start + timedelta(seconds=5),
         "device": "cpu",
+        "data": DATA,
         **overrides,
     }
     return collect_provenance(**kwargs)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from telepathy.commands import _load_eval, _load_train, _local_files, _resolve, _setup_torch
+from telepathy.commands import _data_snapshot, _load_eval, _load_train, _resolve, _setup_torch
 from telepathy.parsing import PARSER_DESCRIPTION
 
 log = logging.getLogger("telepathy")
@@ -107,26 +107,28 @@ def _check_train_args(args: argparse.Namespace) -> str | None:
 # ----------------------------------------------------------------------------- setup and record
 
 
-def _setup(cfg, args: argparse.Namespace, roles: tuple[str, ...], *, with_train: bool):
-    """Data first (cheap checks), then only the LMs in `roles` and the one Framing.
+def _setup(cfg, args: argparse.Namespace, roles: tuple[str, ...], *, with_train: bool, stage: str):
+    """Data first (cheap checks), then only the LMs in `roles` and the one Framing (for
+    `stage`: "train" when the method trains, else "eval").
 
-    Returns (train_examples or None, eval_examples, eval_desc, pair, framing).
+    Returns (data snapshot, train_examples or None, eval_examples, eval_desc, pair, framing).
     """
     from telepathy.framing import Framing
     from telepathy.runtime import load_pair
 
-    local = _local_files(args)
+    data = _data_snapshot(args, cfg.dataset)
     device = _setup_torch(args)
-    spec, eval_examples, eval_desc = _load_eval(cfg, local)
-    train_examples = _load_train(cfg, local) if with_train else None
-    pair = load_pair(cfg.pair, device, args.cache_dir, roles=roles)
+    spec, eval_examples, eval_desc = _load_eval(cfg, data)
+    train_examples = _load_train(cfg, data) if with_train else None
+    pair = load_pair(cfg.pair, device, args.cache_dir, roles=roles, models=args.models)
     framing = Framing(
         cfg,
         spec,
         pair.sender.tokenizer if pair.sender else None,
         pair.receiver.tokenizer if pair.receiver else None,
+        stage=stage,
     )
-    return train_examples, eval_examples, eval_desc, pair, framing
+    return data, train_examples, eval_examples, eval_desc, pair, framing
 
 
 def _write_eval_record(
@@ -144,8 +146,10 @@ def _write_eval_record(
     soft_tokens: int | None,
     source_layer: int | None,
     started_at,
+    data,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    from telepathy.data.snapshot import data_provenance
     from telepathy.records import build_record, write_record
     from telepathy.results.provenance import utc_now
     from telepathy.results.validate import ids_digest
@@ -167,6 +171,7 @@ def _write_eval_record(
         timings={**timings, "eval_s": report.eval_s},
         started_at=started_at,
         ended_at=utc_now(),
+        data=data_provenance(cfg.dataset, data),
         method=method,
         method_trainable=method_trainable,
         extra={
@@ -219,9 +224,10 @@ def cmd_train_baseline(args: argparse.Namespace) -> int:
     started_at, clock = utc_now(), time.perf_counter()
     cfg = _resolve(args)  # every setting checked before any model or data is loaded
     lora_schedule_name = _check_train_args(args)
-    train_examples, eval_examples, eval_desc, pair, framing = _setup(
-        cfg, args, ("receiver",), with_train=True
+    data, train_examples, eval_examples, eval_desc, pair, framing = _setup(
+        cfg, args, ("receiver",), with_train=True, stage="train"
     )
+    final = framing.for_stage("eval")  # the final eval cuts the text as the bridge's eval
     load_s = time.perf_counter() - clock
     common = dict(
         checkpoint_path=args.checkpoint,
@@ -245,7 +251,7 @@ def cmd_train_baseline(args: argparse.Namespace) -> int:
             schedule_name=lora_schedule_name,
             **common,
         )
-        report = evaluate_lora(outcome.model, framing, eval_examples, **eval_options)
+        report = evaluate_lora(outcome.model, final, eval_examples, **eval_options)
         trainable = sum(p.numel() for p in outcome.model.parameters() if p.requires_grad)
         method_hyper = {
             **describe_lora(framing, settings, outcome),
@@ -263,7 +269,7 @@ def cmd_train_baseline(args: argparse.Namespace) -> int:
             args.method, cfg, pair, framing, train_examples, quick, **common
         )
         report = evaluate_prompt_tuning(
-            args.method, outcome.prompt, pair, framing, eval_examples, **eval_options
+            args.method, outcome.prompt, pair, final, eval_examples, **eval_options
         )
         trainable = count_parameters(outcome.prompt, trainable_only=True)
         method_hyper = {
@@ -292,6 +298,7 @@ def cmd_train_baseline(args: argparse.Namespace) -> int:
         soft_tokens=soft_tokens,
         source_layer=None,
         started_at=started_at,
+        data=data,
         extra={"training_curve_path": str(args.metrics)},
     )
     return 0
@@ -305,7 +312,9 @@ def cmd_eval_noise(args: argparse.Namespace) -> int:
     started_at, clock = utc_now(), time.perf_counter()
     cfg = _resolve(args)
     _check_common(args)
-    _, eval_examples, eval_desc, pair, framing = _setup(cfg, args, ("receiver",), with_train=False)
+    data, _, eval_examples, eval_desc, pair, framing = _setup(
+        cfg, args, ("receiver",), with_train=False, stage="eval"
+    )
     load_s = time.perf_counter() - clock
     embedding_rms = embedding_median_rms(pair.receiver)
     rms = cfg.scale_init_factor * embedding_rms  # the bridge's s0
@@ -342,6 +351,7 @@ def cmd_eval_noise(args: argparse.Namespace) -> int:
         soft_tokens=cfg.soft_tokens,
         source_layer=None,
         started_at=started_at,
+        data=data,
     )
     return 0
 
@@ -369,8 +379,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
             f"{spec.task_type} task; pick one of type {' or '.join(CLASS_TASKS)}"
         )
     layers = probe_layers(cfg.source_layer, get_pair(cfg.pair).sender.n_layers)
-    train_examples, eval_examples, eval_desc, pair, framing = _setup(
-        cfg, args, ("sender",), with_train=True
+    data, train_examples, eval_examples, eval_desc, pair, framing = _setup(
+        cfg, args, ("sender",), with_train=True, stage="eval"
     )
     load_s = time.perf_counter() - clock
     outcome = run_probe(
@@ -415,5 +425,6 @@ def cmd_probe(args: argparse.Namespace) -> int:
         soft_tokens=None,
         source_layer=cfg.source_layer,
         started_at=started_at,
+        data=data,
     )
     return 0

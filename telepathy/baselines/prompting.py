@@ -30,9 +30,10 @@ from telepathy.baselines.prompt_templates import (
 )
 from telepathy.baselines.prompting_config import PromptingConfig, resolve_prompting_config
 from telepathy.baselines.prompting_record import build_prompting_record, prompting_hyperparameters
-from telepathy.data import DatasetSpec, Example, LocalFiles, get_dataset, load_examples
+from telepathy.data import DatasetSpec, DataSnapshot, Example, get_dataset, load_examples
+from telepathy.data.snapshot import data_provenance
 from telepathy.evaluate import score_predictions
-from telepathy.lms import LoadedLM, load_lm
+from telepathy.lms import LoadedLM, load_lm, read_models_manifest
 from telepathy.pairs import get_pair
 from telepathy.records import log_eval_summary, write_record
 from telepathy.results.provenance import utc_now
@@ -139,16 +140,23 @@ class PromptingOutcome:
 
 
 def truncated_fields(
-    example: Example, lm: LoadedLM, truncate_field: str, max_tokens: int
+    example: Example,
+    lm: LoadedLM,
+    truncate_field: str,
+    max_tokens: int,
+    max_chars: int | None = None,
 ) -> dict[str, str]:
     """The example's fields with `truncate_field` cut to `max_tokens` tokens of the model that
-    reads it: the bridge's one rule, in tokens (pitfall 21), applied to the content only."""
+    reads it: the bridge's one rule, in tokens (pitfall 21), applied to the content only;
+    first to `max_chars` characters where the faithful presets say so (as the bridge's eval)."""
     fields = dict(example.fields)
     if truncate_field not in fields:
         raise ValueError(
             f"truncate_field {truncate_field!r} is not a field of {example.uid}; it has "
             f"{', '.join(sorted(fields))}"
         )
+    if max_chars is not None:
+        fields[truncate_field] = fields[truncate_field][:max_chars]
     ids = lm.tokenizer(fields[truncate_field], add_special_tokens=False).input_ids
     if len(ids) > max_tokens:
         fields[truncate_field] = lm.tokenizer.decode(ids[:max_tokens])
@@ -170,7 +178,9 @@ def run_prompting(
     family = cfg.spec.family
 
     def fields_for(example: Example, lm: LoadedLM) -> dict[str, str]:
-        return truncated_fields(example, lm, cfg.truncate_field, cfg.input_max_tokens)
+        return truncated_fields(
+            example, lm, cfg.truncate_field, cfg.input_max_tokens, cfg.input_max_chars
+        )
 
     def generate(lm: LoadedLM, texts: list[str], max_new_tokens: int, desc: str) -> Generated:
         return generate_greedy(
@@ -226,11 +236,11 @@ def run_prompting(
 
 
 def load_eval_list(
-    cfg: PromptingConfig, local: LocalFiles | None
+    cfg: PromptingConfig, data: DataSnapshot | None
 ) -> tuple[list[Example], dict[str, str]]:
     """The eval items exactly as the bridge's eval picks them (pitfall 16), and how."""
     spec = get_dataset(cfg.dataset)
-    examples = load_examples(spec, "eval", local=local, task_seed=cfg.task_seed)
+    examples = load_examples(spec, "eval", snapshot=data, task_seed=cfg.task_seed)
     if cfg.eval_first_n is not None:
         examples = examples[: cfg.eval_first_n]
     missing = [e.uid for e in examples if cfg.truncate_field not in e.fields]
@@ -245,11 +255,14 @@ def load_eval_list(
 
 
 def draw_demonstrations(
-    cfg: PromptingConfig, spec: DatasetSpec, local: LocalFiles | None, eval_examples: list[Example]
+    cfg: PromptingConfig,
+    spec: DatasetSpec,
+    data: DataSnapshot | None,
+    eval_examples: list[Example],
 ) -> tuple[list[Example], int]:
     """The seed's k demonstrations from the train split, and the train split's size."""
     train = load_examples(
-        spec, "train", local=local, n_generated=cfg.train_size, task_seed=cfg.task_seed
+        spec, "train", snapshot=data, n_generated=cfg.train_size, task_seed=cfg.task_seed
     )
     demos = select_demonstrations(spec, train, eval_examples, cfg.shots, cfg.seed)
     if spec.num_classes is not None and cfg.shots < spec.num_classes:
@@ -260,13 +273,21 @@ def draw_demonstrations(
 
 
 def load_models(
-    cfg: PromptingConfig, device: torch.device, cache_dir: Path | None
+    cfg: PromptingConfig, device: torch.device, cache_dir: Path | None, models: Path | None
 ) -> dict[str, LoadedLM]:
-    """Load only the roles the method reads; the other model is never touched."""
+    """Load only the roles the method reads (from the prepare-models manifest `models`, when
+    given); the other model is never touched."""
     pair = get_pair(cfg.pair)
     specs = {"sender": pair.sender, "receiver": pair.receiver}
+    prepared = read_models_manifest(models, cfg.pair) if models is not None else {}
     return {
-        role: load_lm(specs[role], device=device, cache_root=cache_dir, pair_name=cfg.pair)
+        role: load_lm(
+            specs[role],
+            device=device,
+            cache_root=cache_dir,
+            pair_name=cfg.pair,
+            prepared=prepared.get(role),
+        )
         for role in cfg.spec.models
     }
 
@@ -286,7 +307,7 @@ def parse_set_arguments(items: Sequence[str]) -> dict[str, str]:
 
 
 def run_baseline_command(
-    args: argparse.Namespace, *, local: LocalFiles | None, device: torch.device
+    args: argparse.Namespace, *, data: DataSnapshot | None, device: torch.device
 ) -> int:
     """`telepathy baseline`: resolve, load data, draw demonstrations, then load models and run."""
     started_at, clock = utc_now(), time.perf_counter()
@@ -300,12 +321,12 @@ def run_baseline_command(
         overrides=parse_set_arguments(args.overrides),
     )
     spec = get_dataset(cfg.dataset)
-    eval_examples, eval_desc = load_eval_list(cfg, local)
+    eval_examples, eval_desc = load_eval_list(cfg, data)
     demos: list[Example] = []
     n_train = None
     if cfg.spec.family == "few_shot":  # a bad k fails here, before any model loads
-        demos, n_train = draw_demonstrations(cfg, spec, local, eval_examples)
-    models = load_models(cfg, device, args.cache_dir)
+        demos, n_train = draw_demonstrations(cfg, spec, data, eval_examples)
+    models = load_models(cfg, device, args.cache_dir, args.models)
     load_s = time.perf_counter() - clock
     outcome = run_prompting(
         cfg,
@@ -332,6 +353,7 @@ def run_baseline_command(
         timings,
         started_at,
         utc_now(),
+        data_provenance(cfg.dataset, data),
     )
     write_record(args.result, record)
     log_eval_summary(record["run_id"], outcome.metrics, timings["wall_s"])

@@ -62,6 +62,9 @@ class PromptingConfig:
     eval_first_n: int | None
     task_seed: int
     train_size: int | None  # generated tasks: size of the demonstration pool
+    # the faithful presets' character cut of truncate_field before the tokens (the bridge's
+    # final-eval cut, RunConfig.char_limit("eval")); None: tokens only
+    input_max_chars: int | None = None
 
     @property
     def spec(self) -> MethodSpec:
@@ -71,10 +74,18 @@ class PromptingConfig:
         return dataclasses.asdict(self)
 
     def digest(self) -> str:
-        """SHA-256 of the canonical JSON of every setting."""
-        return config_digest(self.to_dict())
+        """SHA-256 of the canonical JSON of every setting; settings added after runs were
+        recorded stay out of it at the value those runs used (as RunConfig.digest)."""
+        return config_digest(
+            {
+                name: value
+                for name, value in self.to_dict().items()
+                if not (name in LATER_SETTINGS and value == LATER_SETTINGS[name])
+            }
+        )
 
 
+LATER_SETTINGS: dict[str, Any] = {"input_max_chars": None}
 _IDENTITY = ("method", "protocol", "pair", "dataset", "seed")
 SETTABLE = tuple(f.name for f in dataclasses.fields(PromptingConfig) if f.name not in _IDENTITY)
 
@@ -136,6 +147,7 @@ def resolve_prompting_config(
         eval_first_n=base.eval_first_n,
         task_seed=base.task_seed,
         train_size=base.train_size,
+        input_max_chars=base.char_limit("eval"),
     )
     requested = dict(overrides or {})
     if shots is not None:
@@ -196,7 +208,7 @@ def validate_prompting_config(cfg: PromptingConfig) -> list[str]:
         )
     if not isinstance(cfg.chat_template, bool):
         problems.append(f"chat_template must be true or false, got {cfg.chat_template!r}")
-    for name in ("eval_first_n", "train_size"):
+    for name in ("eval_first_n", "train_size", "input_max_chars"):
         value = getattr(cfg, name)
         if value is not None and (not _is_int(value) or value < 1):
             problems.append(f"{name} must be a positive integer or none, got {value!r}")

@@ -21,6 +21,7 @@ from telepathy.lms import LoadedLM
 from telepathy.pairs import get_pair
 from telepathy.parsing import PARSER_DESCRIPTION
 from telepathy.records import device_name
+from telepathy.results.identity import result_id, run_id
 from telepathy.results.provenance import collect_provenance
 from telepathy.results.validate import SCHEMA_VERSION, ids_digest
 
@@ -43,17 +44,20 @@ def build_prompting_record(
     timings: dict[str, float],
     started_at: datetime,
     ended_at: datetime,
+    data: dict[str, Any],
 ) -> dict[str, Any]:
-    """One eval record in the run-result v1 shape, with one sample per eval item."""
+    """One eval record in the run-result v1 shape, with one sample per eval item; `data` is
+    the data snapshot's provenance."""
     pair = get_pair(cfg.pair)
     sender_total, sender_trainable = _counts(models, "sender")
     receiver_total, receiver_trainable = _counts(models, "receiver")
     ids = [s["id"] for s in samples]
-    shots = f"/shots{cfg.shots}" if cfg.shots else ""
-    run_id = f"{cfg.method}/{cfg.protocol}/{cfg.pair}/{cfg.dataset}{shots}/seed{cfg.seed}/eval"
+    run = run_id(
+        method=cfg.method, protocol=cfg.protocol, pair=cfg.pair, dataset=cfg.dataset, seed=cfg.seed
+    )
     return {
         "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
+        "run_id": result_id(run, "eval"),
         "kind": "eval",
         "method": cfg.method,
         "protocol": cfg.protocol,
@@ -84,6 +88,7 @@ def build_prompting_record(
             started_at=started_at,
             ended_at=ended_at,
             device=device_name(device),
+            data=data,
         ),
         "eval_examples": {**eval_desc, "n": len(ids), "ids_sha256": ids_digest(ids)},
         "samples": samples,
@@ -112,7 +117,9 @@ def prompting_hyperparameters(
             )
         ),
         "parser": PARSER_DESCRIPTION,
-        "truncation": f"{cfg.truncate_field} to {cfg.input_max_tokens} tokens of the reading model",
+        "truncation": f"{cfg.truncate_field} to "
+        + (f"its first {cfg.input_max_chars} characters, then to " if cfg.input_max_chars else "")
+        + f"{cfg.input_max_tokens} tokens of the reading model",
     }
     if cfg.spec.family == "few_shot":
         ids = [d.uid for d in demos]

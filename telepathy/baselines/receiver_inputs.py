@@ -116,7 +116,7 @@ def describe_text_input(framing: Framing, soft_tokens: int | None) -> dict[str, 
         "receiver_input": prefix + "sender_template(text) ++ '\\n' ++ primer",
         "sender_template": cfg.sender_template,
         "primer": cfg.primer,
-        "receiver_truncation": f"{cfg.truncate_field} to {cfg.sender_max_tokens} receiver tokens",
+        "receiver_truncation": framing.truncation().replace("sender tokens", "receiver tokens"),
         "receiver_bos": False,
         "answer_format": ("space + " if cfg.answer_leading_space else "") + "label word + EOS",
     }

@@ -1,4 +1,8 @@
-"""Load a registered dataset as normalised examples, from the hub or from pre-fetched copies."""
+"""Normalised examples from a dataset's rows: the row mappers, the label-order check, local copies.
+
+Jobs read rows only from a data snapshot (telepathy.data.snapshot); this module turns rows into
+Examples the same way whatever their origin.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telepathy.data.offline import generate
 from telepathy.data.registry import (
@@ -17,8 +21,10 @@ from telepathy.data.registry import (
     TREC_COARSE,
     DatasetSpec,
     Example,
-    HubSource,
 )
+
+if TYPE_CHECKING:
+    from telepathy.data.snapshot import DataSnapshot
 
 SPLITS = ("train", "eval")
 LOCAL_FORMATS = ("json", "parquet", "save_to_disk")
@@ -228,20 +234,19 @@ def row_to_example(spec: DatasetSpec, row: Row, split_name: str, index: int) -> 
 
 
 # ---------------------------------------------------------------------------------------------
-# Sources.
+# Label order, local copies, and examples from a snapshot.
 
 
-def check_class_labels(spec: DatasetSpec, features: Mapping[str, Any] | None) -> None:
-    """Fail if the loaded ClassLabel disagrees with the registry's label order (pitfall 24)."""
+def check_label_names(spec: DatasetSpec, names: Sequence[str] | None) -> None:
+    """Fail if a dataset's label names disagree with the registry's order (pitfall 24).
+
+    `names` are the ClassLabel names of the files (or None where the files carry none, as in
+    JSON copies: the row mappers then range-check the integers).
+    """
     hub = spec.hub
-    if hub is None or hub.label_column is None or not features:
+    if hub is None or hub.label_column is None or names is None:
         return
-    from datasets import ClassLabel  # lazy: importing the package must stay cheap
-
-    feature = features.get(hub.label_column)
-    if not isinstance(feature, ClassLabel):
-        return  # JSON copies carry plain ints; the mapper range-checks them
-    names = tuple(feature.names)
+    names = tuple(names)
     expected = hub.class_names
     if expected is None:
         if spec.num_classes is not None and len(names) != spec.num_classes:
@@ -257,32 +262,17 @@ def check_class_labels(spec: DatasetSpec, features: Mapping[str, Any] | None) ->
         )
 
 
-def _load_hub(hub: HubSource, split_name: str) -> Any:
-    """Load one split from the hub (parquet exports through explicit data_files, no scripts)."""
-    from datasets import load_dataset
-
-    if hub.data_files is None:
-        return load_dataset(hub.path, name=hub.config, revision=hub.revision, split=split_name)
-    if split_name not in hub.data_files:
-        raise ValueError(
-            f"{hub.path}: no data_files entry for split {split_name!r}; "
-            f"expected one of: {', '.join(hub.data_files)}"
-        )
-    # Only the needed split's files, so an eval load never downloads the training set.
-    return load_dataset(
-        hub.path,
-        name=hub.config,
-        revision=hub.revision,
-        data_files={split_name: hub.data_files[split_name]},
-        split=split_name,
-    )
-
-
 _LOCAL_GLOBS = {"json": ("*.jsonl", "*.json"), "parquet": ("*.parquet",)}
 
 
-def _load_local(spec: DatasetSpec, local: LocalFiles, split: str, split_name: str) -> Any:
-    """Load one split from local files in the declared format."""
+def load_local_split(
+    spec: DatasetSpec, local: LocalFiles, split: str, split_name: str, *, cache_dir: Path
+) -> Any:
+    """One split of hand-copied files as a `datasets.Dataset` (for prepare-data to snapshot).
+
+    `cache_dir` receives what the json/parquet builders write; prepare-data passes a temporary
+    folder, so nothing of it is left in (or read back from) the `datasets` cache.
+    """
     path = local.path(split)
     if not path.exists():
         raise FileNotFoundError(
@@ -310,23 +300,31 @@ def _load_local(spec: DatasetSpec, local: LocalFiles, split: str, split_name: st
     else:
         files = [str(path)]
     # The packaged builders put everything under their one default split, "train".
-    return load_dataset(local.format, data_files=files, split="train")
+    return load_dataset(local.format, data_files=files, split="train", cache_dir=str(cache_dir))
 
 
 def load_examples(
     spec: DatasetSpec,
     split: str,
     *,
-    local: LocalFiles | None = None,
+    snapshot: DataSnapshot | None = None,
     n_generated: int | None = None,
     task_seed: int = 0,
 ) -> list[Example]:
-    """Load one protocol split ("train" | "eval") as Examples in the dataset's own order."""
+    """Load one protocol split ("train" | "eval") as Examples in the dataset's own order.
+
+    Real datasets come only from their data snapshot (prepare-data), never from the hub or
+    the `datasets` cache; generated ones from their generator (a snapshot is then checked to
+    be that dataset's, when given).
+    """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of: {', '.join(SPLITS)}")
+    if snapshot is not None and snapshot.dataset != spec.name:
+        raise ValueError(
+            f"data snapshot {snapshot.folder} holds dataset {snapshot.dataset!r}, not "
+            f"{spec.name!r}; point --data at results/data/{spec.name}/snapshot.json"
+        )
     if spec.generator is not None:
-        if local is not None:
-            raise ValueError(f"dataset {spec.name!r} is generated; it takes no local files")
         # The eval set stays fixed whatever the train size, so n_generated only sizes train.
         n = n_generated if split == "train" else None
         return generate(spec.generator, split, n=n, seed=task_seed)
@@ -337,7 +335,12 @@ def load_examples(
         )
     if spec.hub is None:
         raise ValueError(f"dataset {spec.name!r} has neither a hub source nor a generator")
+    if snapshot is None:
+        raise ValueError(
+            f"dataset {spec.name!r} is read from its data snapshot only: pass --data "
+            f"results/data/{spec.name}/snapshot.json, written once by `telepathy prepare-data "
+            f"--dataset {spec.name} --snapshot results/data/{spec.name}`"
+        )
     split_name = spec.hub.split_name(split)
-    ds = _load_local(spec, local, split, split_name) if local else _load_hub(spec.hub, split_name)
-    check_class_labels(spec, getattr(ds, "features", None))
-    return [row_to_example(spec, row, split_name, i) for i, row in enumerate(ds.to_list())]
+    rows = snapshot.rows(split)
+    return [row_to_example(spec, row, split_name, i) for i, row in enumerate(rows)]

@@ -10,6 +10,7 @@ TASK_TYPES = ("classification", "multiple_choice", "numeric", "passkey")
 
 # The parquet exports of the script datasets always live on this ref (method.md pitfall 24).
 PARQUET_EXPORT = "refs/convert/parquet"
+MAIN = "main"
 
 
 @dataclass(frozen=True)
@@ -26,15 +27,24 @@ class HubSource:
     """Where a real dataset lives on the Hugging Face hub and which splits the protocol uses."""
 
     path: str
-    config: str | None
-    revision: str | None
+    config: str | None  # the dataset's config (subset) name, as its card gives it
+    revision: str  # a branch or ref; prepare-data resolves it to a commit sha
     train_split: str
     eval_split: str
-    # Split name -> file glob inside the repo; set for parquet exports, which have no loader script.
-    data_files: Mapping[str, str] | None = None
+    # Split name -> glob of its parquet files inside the repo at `revision`: prepare-data
+    # downloads exactly these into the data snapshot (hub-readiness.md for the layouts).
+    files: Mapping[str, str]
     # Column holding the integer class; with class_names, the loader checks a ClassLabel's order.
     label_column: str | None = None
     class_names: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        missing = [s for s in (self.train_split, self.eval_split) if s not in self.files]
+        if missing:
+            raise ValueError(
+                f"{self.path}: no file glob for split(s) {missing}; expected keys "
+                f"{self.train_split!r} and {self.eval_split!r} in `files`"
+            )
 
     def split_name(self, split: str) -> str:
         """Map the protocol split ("train" | "eval") to this dataset's own split name."""
@@ -166,9 +176,13 @@ _SPECS: tuple[DatasetSpec, ...] = (
         hub=HubSource(
             path="nyu-mll/glue",
             config="sst2",
-            revision=None,
+            revision=MAIN,
             train_split="train",
             eval_split="validation",
+            files={
+                "train": "sst2/train-*.parquet",
+                "validation": "sst2/validation-*.parquet",
+            },
             label_column="label",
             class_names=SENTIMENT,
         ),
@@ -182,10 +196,11 @@ _SPECS: tuple[DatasetSpec, ...] = (
         label_aliases=TOPIC_ALIASES,
         hub=HubSource(
             path="fancyzhx/ag_news",
-            config=None,
-            revision=None,
+            config="default",
+            revision=MAIN,
             train_split="train",
             eval_split="test",
+            files={"train": "data/train-*.parquet", "test": "data/test-*.parquet"},
             label_column="label",
             class_names=("World", "Sports", "Business", "Sci/Tech"),
         ),
@@ -198,11 +213,11 @@ _SPECS: tuple[DatasetSpec, ...] = (
         label_words=TREC_COARSE,
         hub=HubSource(
             path="CogComp/trec",
-            config=None,
+            config="default",
             revision=PARQUET_EXPORT,
             train_split="train",
             eval_split="test",
-            data_files={"train": "default/train/*.parquet", "test": "default/test/*.parquet"},
+            files={"train": "default/train/*.parquet", "test": "default/test/*.parquet"},
             label_column="coarse_label",
             class_names=TREC_COARSE,
         ),
@@ -216,11 +231,11 @@ _SPECS: tuple[DatasetSpec, ...] = (
         label_aliases=_banking_aliases(),
         hub=HubSource(
             path="PolyAI/banking77",
-            config=None,
+            config="default",
             revision=PARQUET_EXPORT,
             train_split="train",
             eval_split="test",
-            data_files={"train": "default/train/*.parquet", "test": "default/test/*.parquet"},
+            files={"train": "default/train/*.parquet", "test": "default/test/*.parquet"},
             label_column="label",
             class_names=BANKING77_INTENTS,
         ),
@@ -233,10 +248,11 @@ _SPECS: tuple[DatasetSpec, ...] = (
         label_words=("No", "Yes"),
         hub=HubSource(
             path="google/boolq",
-            config=None,
-            revision=None,
+            config="default",
+            revision=MAIN,
             train_split="train",
             eval_split="validation",
+            files={"train": "data/train-*.parquet", "validation": "data/validation-*.parquet"},
         ),
         description="BoolQ yes/no reading comprehension over a passage; eval on validation.",
     ),
@@ -247,11 +263,13 @@ _SPECS: tuple[DatasetSpec, ...] = (
         label_words=("1", "2"),
         hub=HubSource(
             path="ybisk/piqa",
-            config=None,
+            # The card's config is plain_text; on the export branch the folder keeps that name
+            # while `datasets` calls the config "default" (hub-readiness.md, PIQA row).
+            config="plain_text",
             revision=PARQUET_EXPORT,
             train_split="train",
             eval_split="validation",
-            data_files={
+            files={
                 "train": "plain_text/train/*.parquet",
                 "validation": "plain_text/validation/*.parquet",
             },
@@ -266,10 +284,11 @@ _SPECS: tuple[DatasetSpec, ...] = (
         label_words=("A", "B", "C", "D", "E"),
         hub=HubSource(
             path="tau/commonsense_qa",
-            config=None,
-            revision=None,
+            config="default",
+            revision=MAIN,
             train_split="train",
             eval_split="validation",
+            files={"train": "data/train-*.parquet", "validation": "data/validation-*.parquet"},
         ),
         description="CommonsenseQA 5-way multiple choice; eval on validation.",
     ),
@@ -281,9 +300,10 @@ _SPECS: tuple[DatasetSpec, ...] = (
         hub=HubSource(
             path="openai/gsm8k",
             config="main",
-            revision=None,
+            revision=MAIN,
             train_split="train",
             eval_split="test",
+            files={"train": "main/train-*.parquet", "test": "main/test-*.parquet"},
         ),
         description="GSM8K grade-school maths; gold is the number after '####'; eval on test.",
     ),
@@ -341,6 +361,7 @@ def get_dataset(name: str) -> DatasetSpec:
 __all__ = [
     "BANKING77_INTENTS",
     "DATASETS",
+    "MAIN",
     "PARQUET_EXPORT",
     "TASK_TYPES",
     "DatasetSpec",

@@ -41,6 +41,15 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The sha256 hex digest of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def config_digest(cfg: dict[str, Any]) -> str:
     """Return the sha256 hex digest of `cfg` as canonical JSON (sorted keys, no spaces)."""
     canonical = json.dumps(cfg, sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -121,9 +130,15 @@ def _iso(name: str, moment: datetime) -> str:
 
 
 def collect_provenance(
-    *, config_sha256: str, started_at: datetime, ended_at: datetime, device: str
+    *,
+    config_sha256: str,
+    started_at: datetime,
+    ended_at: datetime,
+    device: str,
+    data: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Return the `provenance` block of a result file (schema v1)."""
+    """Return the `provenance` block of a result file (schema v1); `data` is the data
+    snapshot's own provenance (which dataset, from where, at which commit)."""
     if not isinstance(config_sha256, str) or not _SHA256.fullmatch(config_sha256):
         raise ValueError(
             f"config_sha256={config_sha256!r} is not 64 lowercase hex characters; "
@@ -146,4 +161,5 @@ def collect_provenance(
         "started_at": _iso("started_at", started_at),
         "ended_at": _iso("ended_at", ended_at),
         "config_sha256": config_sha256,
+        "data": dict(data),
     }

@@ -20,6 +20,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
+from telepathy.results.identity import check_record_id, duplicate_ids, duplicate_message
+
 SCHEMA_VERSION = 1
 SCHEMA_FILE = f"run_result.v{SCHEMA_VERSION}.schema.json"
 INVALID_LABEL = "INVALID"  # same string as telepathy.parsing.INVALID; kept local to stay light
@@ -163,6 +165,7 @@ def _eval_consistency(obj: Mapping[str, Any]) -> list[str]:
             f"metrics.accuracy_lenient: {metrics['accuracy_lenient']} != mean of "
             f"samples[].correct_lenient = {lenient}"
         )
+    problems.extend(_first_match_consistency(metrics, samples))
 
     histogram = metrics["prediction_histogram"]
     if sum(histogram.values()) != n:
@@ -193,6 +196,29 @@ def _eval_consistency(obj: Mapping[str, Any]) -> list[str]:
             f"samples[].id = {digest}"
         )
     return problems
+
+
+def _first_match_consistency(
+    metrics: Mapping[str, Any], samples: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """The camera-ready accuracy, where recorded, is the mean of the samples' verdicts."""
+    marked = [s["correct_first_match"] for s in samples if "correct_first_match" in s]
+    if not marked and "accuracy_first_match" not in metrics:
+        return []  # open-answer tasks, and results from before the metric existed
+    if len(marked) != len(samples):
+        return [
+            f"samples[].correct_first_match: on {len(marked)} of {len(samples)} samples; "
+            "expected on every sample or none"
+        ]
+    if "accuracy_first_match" not in metrics:
+        return ["metrics.accuracy_first_match: missing while samples carry correct_first_match"]
+    mean = sum(marked) / len(marked)
+    if not _close(metrics["accuracy_first_match"], mean):
+        return [
+            f"metrics.accuracy_first_match: {metrics['accuracy_first_match']} != mean of "
+            f"samples[].correct_first_match = {mean}"
+        ]
+    return []
 
 
 def _per_class_consistency(
@@ -252,7 +278,7 @@ def validate_result(obj: Any) -> list[str]:
         # dict.fromkeys drops repeats: a subschema (e.g. eval_metrics) can restate a type error.
         return list(dict.fromkeys(message for _, message in found))
     # Consistency checks assume the schema shapes, so they run only on schema-valid objects.
-    problems = _time_consistency(obj["provenance"])
+    problems = check_record_id(obj) + _time_consistency(obj["provenance"])
     if obj["kind"] == "eval":
         problems += _eval_consistency(obj)
     return problems
@@ -296,6 +322,13 @@ def validate_paths(paths: Sequence[str | Path]) -> dict[Path, list[str]]:
             report[path] = validate_file(path)
         else:
             report[path] = [f"{path}: no such file or directory"]
+    # Two valid files of one run (a copy, or ids that once left the architecture out).
+    valid = {
+        p: json.loads(p.read_text()) for p, found in report.items() if p.is_file() and not found
+    }
+    for rid, files in duplicate_ids(valid).items():
+        for file in files:
+            report[file].append(f"{file}: {duplicate_message(rid, files)}")
     return report
 
 

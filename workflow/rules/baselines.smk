@@ -8,8 +8,8 @@ BASELINE_BENCHMARK = f"benchmarks/baselines/{{protocol}}/{BASELINE_DIR}.tsv"
 # What every baseline command takes: the run's identity, settings, local data and threads.
 BASELINE_ARGS = (
     " --protocol {wildcards.protocol} --pair {wildcards.pair} --dataset {wildcards.dataset}"
-    " --seed {wildcards.seed} {params.options} {params.settings} {params.data}"
-    " --threads {threads} --no-progress"
+    " --seed {wildcards.seed} {params.options} {params.settings} --data {input.data}"
+    " --models {input.models} --threads {threads} --no-progress"
 )
 
 
@@ -22,14 +22,13 @@ for method in PROMPTING_METHODS:
         wildcard_constraints:
             method=method,
         input:
-            models="results/models/{pair}.json",
-            data="results/data/{dataset}.json",
+            models=MODELS_MANIFEST,
+            data=DATA_SNAPSHOT,
         output:
             result=BASELINE_RESULT,
         params:
             options=get_baseline_options,
             settings=get_baseline_settings,
-            data=get_data_args,
             digest=get_baseline_digest,  # reruns exactly when the resolved settings change
         log:
             BASELINE_LOG,
@@ -44,7 +43,7 @@ for method in PROMPTING_METHODS:
             gpu=1,
             gpu_model="h100",
         shell:
-            f"python -m telepathy baseline --method {{wildcards.method}}{BASELINE_ARGS}"
+            f"{OFFLINE} python -m telepathy baseline --method {{wildcards.method}}{BASELINE_ARGS}"
             " --result {output.result} > {log} 2>&1"
 
 
@@ -58,15 +57,14 @@ for method in TRAINED_BASELINES:
         wildcard_constraints:
             method=method,
         input:
-            models="results/models/{pair}.json",
-            data="results/data/{dataset}.json",
+            models=MODELS_MANIFEST,
+            data=DATA_SNAPSHOT,
         output:
             metrics=f"results/{{protocol}}/baselines/{BASELINE_DIR}/metrics.jsonl",
             result=BASELINE_RESULT,
         params:
             options=get_baseline_options,
             settings=get_baseline_settings,
-            data=get_data_args,
             checkpoint=get_baseline_checkpoint,
             digest=get_baseline_digest,
         log:
@@ -83,7 +81,7 @@ for method in TRAINED_BASELINES:
             gpu_model="h100",
             max_timeout_requeues=10,
         shell:
-            f"python -m telepathy train-baseline --method {{wildcards.method}}{BASELINE_ARGS}"
+            f"{OFFLINE} python -m telepathy train-baseline --method {{wildcards.method}}{BASELINE_ARGS}"
             " --checkpoint {params.checkpoint} --metrics {output.metrics}"
             " --result {output.result} --resume auto > {log} 2>&1"
 
@@ -98,15 +96,14 @@ for method, command in (("noise", "eval-noise"), ("probe", "probe")):
         wildcard_constraints:
             method=method,
         input:
-            models="results/models/{pair}.json",
-            data="results/data/{dataset}.json",
+            models=MODELS_MANIFEST,
+            data=DATA_SNAPSHOT,
         output:
             result=BASELINE_RESULT,
         params:
             command=command,
             options=get_baseline_options,
             settings=get_baseline_settings,
-            data=get_data_args,
             digest=get_baseline_digest,
         log:
             BASELINE_LOG,
@@ -121,5 +118,5 @@ for method, command in (("noise", "eval-noise"), ("probe", "probe")):
             gpu=1,
             gpu_model="h100",
         shell:
-            f"python -m telepathy {{params.command}}{BASELINE_ARGS}"
+            f"{OFFLINE} python -m telepathy {{params.command}}{BASELINE_ARGS}"
             " --result {output.result} > {log} 2>&1"

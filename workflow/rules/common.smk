@@ -78,8 +78,18 @@ def get_train_settings(wildcards):
     return _quoted_sets(_run(wildcards).settings)
 
 
-def get_data_args(wildcards):
-    """--data-* arguments when config local_data names copies of this dataset, else nothing."""
+# What every job reads instead of the hub: the pair's models as prepare-models recorded them,
+# and the dataset's snapshot from prepare-data (hub-readiness.md F1, F3).
+MODELS_MANIFEST = "results/models/{pair}.json"
+DATA_SNAPSHOT = "results/data/{dataset}/snapshot.json"
+# ... and the hub's offline flags, so that holds on every node whatever the submitting shell
+# exported: a stray hub call fails at once instead of retrying for ~25 s first.
+OFFLINE = "HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1"
+
+
+def get_local_data_args(wildcards):
+    """prepare-data's --data-* arguments when config local_data names hand-copied files of
+    this dataset (the snapshot is then made from them), else nothing (from the hub)."""
     local = config.get("local_data", {}).get(wildcards.dataset)
     if local is None:
         return ""
@@ -314,7 +324,7 @@ def get_latency_inputs(wildcards):
         return {}
     return {
         "bridge": f"results/{wildcards.protocol}/train/{RUN_DIR}/bridge.pt".format(**wildcards),
-        "models": "results/models/{pair}.json".format(**wildcards),
+        "models": MODELS_MANIFEST.format(**wildcards),
     }
 
 
@@ -327,7 +337,8 @@ def get_latency_args(wildcards):
         for name, value in latency.options.items()
     ]
     if latency.mode == "trained":
-        args.append(f"--checkpoint {get_latency_inputs(wildcards)['bridge']}")
+        inputs = get_latency_inputs(wildcards)
+        args.append(f"--checkpoint {inputs['bridge']} --models {inputs['models']}")
     else:
         args += [
             "--random-weights",

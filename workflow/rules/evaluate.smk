@@ -4,11 +4,10 @@
 rule evaluate_bridge:
     input:
         bridge=f"results/{{protocol}}/train/{RUN_DIR}/bridge.pt",
-        data="results/data/{dataset}.json",
+        models=MODELS_MANIFEST,
+        data=DATA_SNAPSHOT,
     output:
         result=f"results/{{protocol}}/eval/{RUN_DIR}/eval.json",
-    params:
-        data=get_data_args,
     log:
         f"logs/evaluate_bridge/{{protocol}}/{RUN_DIR}.log",
     benchmark:
@@ -22,5 +21,6 @@ rule evaluate_bridge:
         gpu=1,
         gpu_model="h100",
     shell:
-        "python -m telepathy eval --bridge {input.bridge} --pair {wildcards.pair}"
-        " {params.data} --threads {threads} --result {output.result} > {log} 2>&1"
+        OFFLINE + " python -m telepathy eval --bridge {input.bridge} --pair {wildcards.pair}"
+        " --data {input.data} --models {input.models} --threads {threads}"
+        " --result {output.result} > {log} 2>&1"

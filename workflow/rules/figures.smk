@@ -5,11 +5,10 @@
 rule inspect_bridge:
     input:
         bridge=f"results/{{protocol}}/train/{RUN_DIR}/bridge.pt",
-        data="results/data/{dataset}.json",
+        models=MODELS_MANIFEST,
+        data=DATA_SNAPSHOT,
     output:
         npz=f"results/{{protocol}}/inspect/{RUN_DIR}/soft_tokens.npz",
-    params:
-        data=get_data_args,
     log:
         f"logs/inspect_bridge/{{protocol}}/{RUN_DIR}.log",
     conda:
@@ -21,8 +20,9 @@ rule inspect_bridge:
         gpu=1,
         gpu_model="h100",
     shell:
-        "python -m telepathy inspect-bridge --bridge {input.bridge} --pair {wildcards.pair}"
-        " {params.data} --threads {threads} --output {output.npz} > {log} 2>&1"
+        OFFLINE + " python -m telepathy inspect-bridge --bridge {input.bridge}"
+        " --pair {wildcards.pair} --data {input.data} --models {input.models}"
+        " --threads {threads} --output {output.npz} > {log} 2>&1"
 
 
 rule paper_figure:

@@ -5,12 +5,11 @@
 rule benchmark_latency:
     input:
         unpack(get_latency_inputs),
-        data="results/data/{dataset}.json",
+        data=DATA_SNAPSHOT,
     output:
         result=f"results/{{protocol}}/latency/{RUN_DIR}/{{mode}}.json",
     params:
         args=get_latency_args,
-        data=get_data_args,
     log:
         f"logs/benchmark_latency/{{protocol}}/{RUN_DIR}/{{mode}}.log",
     conda:
@@ -22,5 +21,6 @@ rule benchmark_latency:
         gpu=1,
         gpu_model="h100",
     shell:
-        "python -m telepathy benchmark-latency --pair {wildcards.pair} {params.args}"
-        " {params.data} --threads {threads} --no-progress --out {output.result} > {log} 2>&1"
+        OFFLINE + " python -m telepathy benchmark-latency --pair {wildcards.pair} {params.args}"
+        " --data {input.data} --threads {threads} --no-progress --out {output.result}"
+        " > {log} 2>&1"

@@ -1,9 +1,12 @@
-# Once per pair and per dataset, on a CPU node with network: GPU jobs never download.
+# Once per pair and per dataset, where the hub is reachable: every other job reads only what
+# these write (the models' folders and a snapshot of each dataset's files), never the hub.
+# `internet=1`: with --submitit-offline-compute-nodes (most clusters' compute nodes have no
+# route out), the plugin runs them on the submitting host instead of a compute node.
 
 
 rule prepare_models:
     output:
-        manifest="results/models/{pair}.json",
+        manifest=MODELS_MANIFEST,
     log:
         "logs/prepare_models/{pair}.log",
     benchmark:
@@ -14,6 +17,7 @@ rule prepare_models:
     resources:
         mem_mb=32000,
         runtime=120,  # minutes: ~31 GB of safetensors for the paper pair
+        internet=1,
     shell:
         "python -m telepathy prepare-models --pair {wildcards.pair}"
         " --manifest {output.manifest} > {log} 2>&1"
@@ -21,9 +25,9 @@ rule prepare_models:
 
 rule prepare_dataset:
     output:
-        manifest="results/data/{dataset}.json",
+        snapshot=DATA_SNAPSHOT,
     params:
-        data=get_data_args,
+        local=get_local_data_args,
     log:
         "logs/prepare_dataset/{dataset}.log",
     conda:
@@ -32,6 +36,7 @@ rule prepare_dataset:
     resources:
         mem_mb=16000,
         runtime=30,
+        internet=1,
     shell:
-        "python -m telepathy prepare-data --dataset {wildcards.dataset} {params.data}"
-        " --manifest {output.manifest} > {log} 2>&1"
+        "python -m telepathy prepare-data --dataset {wildcards.dataset} {params.local}"
+        " --snapshot {output.snapshot} > {log} 2>&1"

@@ -4,15 +4,14 @@
 
 rule train_bridge:
     input:
-        models="results/models/{pair}.json",
-        data="results/data/{dataset}.json",
+        models=MODELS_MANIFEST,
+        data=DATA_SNAPSHOT,
     output:
         bridge=f"results/{{protocol}}/train/{RUN_DIR}/bridge.pt",
         metrics=f"results/{{protocol}}/train/{RUN_DIR}/metrics.jsonl",
         result=f"results/{{protocol}}/train/{RUN_DIR}/train.json",
     params:
         settings=get_train_settings,
-        data=get_data_args,
         checkpoint=get_checkpoint,
         config_sha256=get_config_sha256,  # reruns exactly when the resolved settings change
     log:
@@ -30,8 +29,9 @@ rule train_bridge:
         # on SLURM: times it may hit its limit, checkpoint and requeue itself (same job id)
         max_timeout_requeues=10,
     shell:
-        "python -m telepathy train --protocol {wildcards.protocol} --pair {wildcards.pair}"
-        " --dataset {wildcards.dataset} --seed {wildcards.seed} --soft-tokens {wildcards.k}"
-        " --source-layer {wildcards.layer} {params.settings} {params.data} --threads {threads}"
+        OFFLINE + " python -m telepathy train --protocol {wildcards.protocol}"
+        " --pair {wildcards.pair} --dataset {wildcards.dataset} --seed {wildcards.seed}"
+        " --soft-tokens {wildcards.k} --source-layer {wildcards.layer} {params.settings}"
+        " --data {input.data} --models {input.models} --threads {threads}"
         " --bridge {output.bridge} --checkpoint {params.checkpoint}"
         " --metrics {output.metrics} --result {output.result} --resume auto > {log} 2>&1"

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import fixture_files
+
 from telepathy.data import LocalFiles, get_dataset, load_examples, open_snapshot, write_snapshot
 from telepathy.data.loading import (
     ROW_MAPPERS,

@@ -103,9 +103,7 @@ def test_aliases_for_lenient_rule() -> None:
         ("gsm8k", "openai/gsm8k", "main", "train", "test", "main/{split}-*.parquet"),
     ],
 )  # fmt: skip
-def test_hub_sources(
-    name: str, path: str, config: str, train: str, eval: str, files: str
-) -> None:
+def test_hub_sources(name: str, path: str, config: str, train: str, eval: str, files: str) -> None:
     """The repos, configs and file layouts of hub-readiness.md's per-item table."""
     spec = get_dataset(name)
     assert spec.generator is None and spec.analogue is None

@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import fixture_files
 from hub_layouts import LAYOUTS, PARQUET, parquet_bytes, publish, rows
 from hubstub import HubStub
+
 from telepathy.data import SnapshotError, get_dataset, load_examples, open_snapshot
 from telepathy.data.snapshot import MANIFEST_NAME, rebuild_command
 
@@ -196,9 +196,10 @@ def test_offline_training_reads_a_parquet_export_snapshot(hub, tmp_path, name):
     record = json.loads((run / "train.json").read_text())
     data = record["provenance"]["data"]
     assert (data["repo_id"], data["revision"]) == (LAYOUTS[name].repo_id, PARQUET)
-    assert data["revision_sha"] == json.loads((out / MANIFEST_NAME).read_text())["source"][
-        "revision_sha"
-    ]
+    assert (
+        data["revision_sha"]
+        == json.loads((out / MANIFEST_NAME).read_text())["source"]["revision_sha"]
+    )
 
 
 # ---------------------------------------------------------------------------------- bad input

@@ -337,8 +337,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     from telepathy.train import TrainingInterrupted
 
+    # prepare-data from hand-copied files needs no hub either (and `datasets` would otherwise
+    # ping S3 for a download counter on every local load, 3 s each without a route out).
+    offline = args.command not in ONLINE_COMMANDS or getattr(args, "data_format", None)
     try:
-        with _offline(args.command not in ONLINE_COMMANDS):
+        with _offline(bool(offline)):
             return args.func(args)
     except TrainingInterrupted as err:
         log.warning("%s", err)

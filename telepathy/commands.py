@@ -365,6 +365,7 @@ def cmd_merge_runs(args: argparse.Namespace) -> int:
     from telepathy.merge import (
         COLUMNS,
         baseline_row,
+        check_identities,
         missing_runs,
         parse_baseline_spec,
         parse_run_spec,
@@ -382,13 +383,19 @@ def cmd_merge_runs(args: argparse.Namespace) -> int:
 
     if not args.run and not args.baseline:
         raise ValueError("merge-runs needs at least one --run or --baseline")
-    rows = []
+    rows, loaded = [], []
     for spec in args.run:
         run = parse_run_spec(spec)
-        rows.append(run_row(run, load(Path(run.train_result)), load(Path(run.eval_result))))
+        train, evaluation = load(Path(run.train_result)), load(Path(run.eval_result))
+        rows.append(run_row(run, train, evaluation))
+        loaded += [(run.run_id, "train", Path(run.train_result), train)]
+        loaded += [(run.run_id, "eval", Path(run.eval_result), evaluation)]
     for spec in args.baseline:
         baseline = parse_baseline_spec(spec)
-        rows.append(baseline_row(baseline, load(Path(baseline.eval_result))))
+        evaluation = load(Path(baseline.eval_result))
+        rows.append(baseline_row(baseline, evaluation))
+        loaded.append((baseline.run_id, "eval", Path(baseline.eval_result), evaluation))
+    check_identities([item for item in loaded if item[3] is not None])
     missing = missing_runs(rows)
     for run_id in missing:
         log.warning("missing run: %s", run_id)

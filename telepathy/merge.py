@@ -6,7 +6,16 @@ Pure functions: records in, rows out. The CLI reads the files and writes the CSV
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from telepathy.results.identity import (
+    duplicate_ids,
+    duplicate_message,
+    record_run_id,
+    result_id,
+    run_id,
+)
 
 COLUMNS = (
     "run_id",
@@ -22,9 +31,12 @@ COLUMNS = (
     "seed",
     "accuracy",
     "accuracy_lenient",
+    "accuracy_first_match",
     "invalid_rate",
     "n_examples",
     "n_correct",
+    "n_correct_lenient",
+    "n_correct_first_match",
     "digit_accuracy",
     "steps_completed",
     "restarts",
@@ -61,9 +73,15 @@ class ExpectedRun:
 
     @property
     def run_id(self) -> str:
-        return (
-            f"bridge/{self.protocol}/{self.pair}/{self.dataset}/{self.architecture}"
-            f"/k{self.soft_tokens}/l{self.source_layer}/seed{self.seed}"
+        return run_id(
+            method="bridge",
+            protocol=self.protocol,
+            pair=self.pair,
+            dataset=self.dataset,
+            seed=self.seed,
+            architecture=self.architecture,
+            soft_tokens=self.soft_tokens,
+            source_layer=self.source_layer,
         )
 
 
@@ -80,7 +98,13 @@ class ExpectedBaseline:
 
     @property
     def run_id(self) -> str:
-        return f"{self.method}/{self.protocol}/{self.pair}/{self.dataset}/seed{self.seed}"
+        return run_id(
+            method=self.method,
+            protocol=self.protocol,
+            pair=self.pair,
+            dataset=self.dataset,
+            seed=self.seed,
+        )
 
 
 RUN_SPEC = "protocol,pair,dataset,arch,k,layer,seed,studies,train_json,eval_json"
@@ -189,10 +213,18 @@ def baseline_row(run: ExpectedBaseline, evaluation: dict[str, Any] | None) -> di
 
 
 def _eval_columns(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The eval figures of a row: the strict score, and the original code's two rules (Era B's
+    gold substring, Era D's first match, method.md §4) with their item counts, for tables that
+    compare with the paper scored its way. First match exists for label tasks only."""
     metrics = evaluation["metrics"]
+    samples = evaluation["samples"]
+    first = [s["correct_first_match"] for s in samples if "correct_first_match" in s]
     return dict(
         accuracy=metrics["accuracy"],
         accuracy_lenient=metrics["accuracy_lenient"],
+        accuracy_first_match=metrics.get("accuracy_first_match"),
+        n_correct_lenient=sum(s["correct_lenient"] for s in samples),
+        n_correct_first_match=sum(first) if len(first) == len(samples) else None,
         invalid_rate=metrics["invalid_rate"],
         n_examples=metrics["n_examples"],
         n_correct=metrics["n_correct"],
@@ -209,6 +241,26 @@ def _provenance_columns(result: dict[str, Any]) -> dict[str, Any]:
         device=provenance["device"],
         slurm_job_id=provenance["slurm_job_id"],
     )
+
+
+def check_identities(
+    expected: list[tuple[str, str, Path, dict[str, Any]]],
+) -> None:
+    """Each loaded result belongs to the run whose place it sits in, and no two files carry
+    one run id; else a ValueError naming the files. `expected`: (run id, kind, path, record)."""
+    problems = []
+    for run, kind, path, record in expected:
+        found, wanted = result_id(record_run_id(record), record["kind"]), result_id(run, kind)
+        if found != wanted:
+            problems.append(
+                f"{path} holds the result of {found!r}, but the grid expects {wanted!r} there "
+                "(a copied file, or one written before run ids included the architecture: "
+                "rerun its job)"
+            )
+    records = {path: record for _, _, path, record in expected}
+    problems += [duplicate_message(rid, paths) for rid, paths in duplicate_ids(records).items()]
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def missing_runs(rows: list[dict[str, Any]]) -> list[str]:

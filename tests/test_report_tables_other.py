@@ -45,7 +45,7 @@ def items(tmp: Path, name: str, n: int, n_correct: int) -> str:
 def bridge(tmp, *, dataset="sst2", k=8, layer=16, seed=42, arch="perceiver", studies="main",
            n=200, correct=190, protocol="dec2025", pair="paper", status="complete",
            device="cuda:0 (NVIDIA H100)", train_s=3600.0, eval_s=60.0, loss=0.5,
-           params=537_059_329) -> dict:  # fmt: skip
+           params=537_059_329, lenient=None, first_match=None) -> dict:  # fmt: skip
     spec = ExpectedRun(protocol, pair, dataset, arch, k, layer, seed, studies, "t", "e")
     row = dict.fromkeys(COLUMNS)
     row.update(
@@ -59,11 +59,23 @@ def bridge(tmp, *, dataset="sst2", k=8, layer=16, seed=42, arch="perceiver", stu
             train_wall_s=train_s, eval_wall_s=eval_s, trainable_params=params, device=device,
             eval_result=items(tmp, spec.run_id, n, correct),
         )  # fmt: skip
+        row.update(other_rules(n, correct, lenient, first_match))
     return row
 
 
+def other_rules(n: int, correct: int, lenient: int | None, first_match: int | None) -> dict:
+    """The gold-substring and first-match scores of a row (by default the strict count)."""
+    lenient = correct if lenient is None else lenient
+    first_match = correct if first_match is None else first_match
+    return dict(
+        accuracy_lenient=lenient / n, n_correct_lenient=lenient,
+        accuracy_first_match=first_match / n, n_correct_first_match=first_match,
+    )  # fmt: skip
+
+
 def baseline(tmp, method, dataset, seed=42, *, n=200, correct=176, status="complete",
-             device="cuda:0 (NVIDIA H100)", eval_s=1800.0, protocol="dec2025") -> dict:  # fmt: skip
+             device="cuda:0 (NVIDIA H100)", eval_s=1800.0, protocol="dec2025", lenient=None,
+             first_match=None) -> dict:  # fmt: skip
     spec = ExpectedBaseline(protocol, method, "paper", dataset, seed, "e")
     row = dict.fromkeys(COLUMNS)
     row.update(
@@ -75,6 +87,7 @@ def baseline(tmp, method, dataset, seed=42, *, n=200, correct=176, status="compl
             accuracy=correct / n, n_examples=n, n_correct=correct, eval_wall_s=eval_s,
             device=device, eval_result=items(tmp, spec.run_id, n, correct),
         )  # fmt: skip
+        row.update(other_rules(n, correct, lenient, first_match))
     return row
 
 
@@ -193,20 +206,21 @@ def test_paper_ci_and_within_ci_by_hand(dec_runs):
     row = find(table, "SST-2", "Bridge", "8")
     assert row[4] == "200\u00d73"
     assert row[5] == f"[{100 * lo:.1f}, {100 * hi:.1f}]" == "[94.9, 97.8]"
-    assert row[6] == "96.2"  # (192 + 191 + 194) / 600
-    assert row[7] == "200\u00d73"
-    assert row[8] == "-0.5"  # 96.17 - 96.7
-    assert row[9] == "yes"
+    assert row[6] == "substring"  # Era B scored its bridges by gold substring
+    assert row[7] == "96.2"  # (192 + 191 + 194) / 600
+    assert row[8] == "200\u00d73"
+    assert row[9] == "-0.5"  # 96.17 - 96.7
+    assert row[10] == "yes"
     # AG News: ours 80.0 against 90.7 % of 600 = 544.2 -> 544
     lo, hi = wilson(544, 600)
     assert not lo <= 0.80 <= hi
     row = find(table, "AG News", "Bridge", "8")
-    assert (row[6], row[8], row[9]) == ("80.0", "-10.7", "no")
+    assert (row[7], row[9], row[10]) == ("80.0", "-10.7", "no")
     # zero-shot: one deterministic run; the paper's 88.4 % of 500 first items = 442
     lo, hi = wilson(442, 500)
     row = find(table, "SST-2", "Sender 0-shot", "--")
-    assert row[5] == f"[{100 * lo:.1f}, {100 * hi:.1f}]" and row[7] == "200\u00d71"
-    assert (row[6], row[9]) == ("88.0", "yes")
+    assert row[5] == f"[{100 * lo:.1f}, {100 * hi:.1f}]" and row[8] == "200\u00d71"
+    assert (row[6], row[7], row[10]) == ("first match", "88.0", "yes")
 
 
 def test_missing_and_absent_runs_are_named_not_filled(dec_runs):
@@ -219,18 +233,45 @@ def test_missing_and_absent_runs_are_named_not_filled(dec_runs):
     bank = cell_of(table, "Ours", "Banking77", "Bridge", "16")
     assert (bank.text, bank.mark) == ("--", "a")
     assert any(n.startswith("a: not in this grid") for n in table.notes)
-    assert find(table, "Banking77", "Bridge", "16")[8:] == ["--", "--"]
+    assert find(table, "Banking77", "Bridge", "16")[9:] == ["--", "--"]
 
 
 def test_other_protocol_or_pair_shows_no_numbers(tmp_path, dec_runs):
     table = paper_comparison(dec_runs, "camera_ready")
-    ours = [row[6] for row in table.rows]
+    ours = [row[7] for row in table.rows]
     assert all(isinstance(c, Cell) and (c.text, c.mark) == ("--", "c") for c in ours)
     assert any("the runs are protocol dec2025" in n for n in table.notes)
     small = as_runs(tmp_path, [bridge(tmp_path, pair="small", protocol="camera_ready")])
     table = paper_comparison(small, "camera_ready")
-    assert all(row[6].mark == "a" for row in table.rows)
+    assert all(row[7].mark == "a" for row in table.rows)
     assert any("pair(s) small" in n for n in table.notes)
+
+
+def test_ours_are_scored_with_the_rule_behind_each_paper_number(tmp_path):
+    """Era D scored by first match, Era B's bridges by gold substring, its zero-shot by first
+    match: the same runs then show a different number in each comparison."""
+    rows = [
+        bridge(tmp_path, protocol="camera_ready", k=32, layer=31, seed=seed, n=872,
+               correct=800, lenient=850, first_match=780)
+        for seed in (42, 456)
+    ]  # fmt: skip
+    table = paper_comparison(as_runs(tmp_path, rows), "camera_ready")
+    row = find(table, "SST-2", "Bridge", "32")
+    assert (row[6], row[7]) == ("first match", f"{100 * 780 / 872:.1f}")  # not 800 or 850
+    assert "first match for every method" in table.caption
+    dec = [
+        bridge(tmp_path, seed=seed, correct=180, lenient=190, first_match=170)
+        for seed in (42, 123, 456)
+    ] + [baseline(tmp_path, "zero_shot_sender", "sst2", correct=170, lenient=178, first_match=160)]
+    table = paper_comparison(as_runs(tmp_path, dec), "dec2025")
+    assert find(table, "SST-2", "Bridge", "8")[6:8] == ["substring", "95.0"]
+    assert find(table, "SST-2", "Sender 0-shot", "--")[6:8] == ["first match", "80.0"]
+    # a result from before the first-match score existed is not a number here
+    old = bridge(tmp_path, protocol="camera_ready", k=32, layer=31, seed=42, n=872, correct=800)
+    old.update(accuracy_first_match=None, n_correct_first_match=None)
+    table = paper_comparison(as_runs(tmp_path, [old]), "camera_ready")
+    cell = cell_of(table, "Ours", "SST-2", "Bridge", "32")
+    assert (cell.text, cell.mark) == ("--", "b")
 
 
 def test_probe_is_compared_at_the_papers_layer(tmp_path):
@@ -244,7 +285,12 @@ def test_probe_is_compared_at_the_papers_layer(tmp_path):
     lo, hi = wilson(475, 500)  # the paper's 95.0 % of 500
     probe = find(table, "TREC", "Linear probe", "--")
     assert probe[5] == f"[{100 * lo:.1f}, {100 * hi:.1f}]"
-    assert (probe[6], probe[8], probe[9]) == ("95.0", "+0.0", "yes")  # layer 17, not 80.0
+    assert (probe[6], probe[7], probe[9], probe[10]) == (
+        "strict",
+        "95.0",
+        "+0.0",
+        "yes",
+    )  # layer 17
 
 
 # ----------------------------------------------------------------------------- ablations

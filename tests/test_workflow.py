@@ -17,11 +17,15 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 PAPER_CONFIG = REPO / "config.yaml"
 TINY_CONFIG = REPO / "tests" / "workflow" / "config.yaml"
+OFFLINE_CONFIG = REPO / "tests" / "workflow" / "offline.yaml"
 PROFILE = REPO / "workflow" / "profiles" / "local"
+NETGUARD = REPO / "tests" / "netguard"
 
 
-def snakemake(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+def snakemake(
+    *args: str, cwd: Path = REPO, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    env = {**(env or os.environ), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args],
         check=False,
@@ -380,3 +384,62 @@ def test_every_dataset_runs_end_to_end(tmp_path, model_cache):
     assert by_method["probe"] == nine - {"gsm8k", "passkey"}  # no class labels to fit
     passkey = table[(table["method"] == "bridge") & (table["dataset"] == "passkey")]
     assert passkey["digit_accuracy"].notna().all()
+
+
+def _no_network_env(tmp_path: Path) -> dict[str, str]:
+    """Snakemake and every job it starts with the network blocked at the socket level (any
+    non-loopback connect or lookup raises, and is logged) and empty hub caches; the hub's
+    offline flags are not set here: the workflow sets them for its jobs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(
+        HF_HOME=str(tmp_path / "empty_hf_home"),
+        HF_DATASETS_CACHE=str(tmp_path / "empty_datasets_cache"),
+        PYTHONPATH=str(NETGUARD),
+        TELEPATHY_BLOCK_NETWORK="1",
+        TELEPATHY_NETWORK_LOG=str(tmp_path / "network.log"),
+    )
+    return env
+
+
+def _tree(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
+
+
+def test_the_tiny_workflow_runs_from_snapshots_with_the_network_blocked(tmp_path, model_cache):
+    """Train, eval, a prompting baseline, the merges and the tables, as on a GPU node without
+    a route out: nothing even tries the network, and the hub caches stay empty."""
+    workdir = tmp_path / "offline"
+    workdir.mkdir()
+    base = ("--configfile", str(_config_in(workdir, OFFLINE_CONFIG)), "--profile", str(PROFILE))
+    run = snakemake(*base, "all_paper_tables", cwd=workdir, env=_no_network_env(tmp_path))
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert not (tmp_path / "network.log").exists()  # not one attempt, by any process
+    assert _tree(tmp_path / "empty_hf_home") == _tree(tmp_path / "empty_datasets_cache") == []
+    results = workdir / "results" / "corrected"
+    table = pd.read_csv(results / "runs.csv")
+    assert sorted(table["method"]) == ["bridge", "zero_shot_receiver"]
+    assert set(table["status"]) == {"complete"}
+    assert (results / "tables" / "table1_main.tex").exists()
+    snapshot = json.loads((workdir / "results/data/trec/snapshot.json").read_text())
+    for path in results.glob("**/*.json"):
+        if path.parent.name == "tables" or "latency" in path.parts:
+            continue
+        record = json.loads(path.read_text())
+        data = record["provenance"]["data"]  # every result names the snapshot it read
+        assert data["snapshot"] == "results/data/trec" and data["source"] == "local", path
+        assert data["dataset"] == "trec" and snapshot["dataset"] == "trec"
+
+    # The same run fails when a job resolves anything on the hub: here prepare_dataset is
+    # pointed at the repo id (no local copy), and the blocked network stops it.
+    online = tmp_path / "online"
+    online.mkdir()
+    config = yaml.safe_load(_config_in(online, OFFLINE_CONFIG).read_text())
+    del config["local_data"]
+    (online / "offline.yaml").write_text(yaml.safe_dump(config))
+    base = ("--configfile", str(online / "offline.yaml"), "--profile", str(PROFILE))
+    failed = snakemake(*base, "all_paper_tables", cwd=online, env=_no_network_env(tmp_path))
+    assert failed.returncode != 0
+    log = (online / "logs/prepare_dataset/trec.log").read_text()
+    assert "could not read CogComp/trec@refs/convert/parquet" in log, log[-2000:]
+    assert "huggingface.co" in (tmp_path / "network.log").read_text()
+    assert not (online / "results/corrected/runs.csv").exists()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from telepathy import stats
+from telepathy.data import get_dataset
 from telepathy.report.labels import DATASET_NAMES
 from telepathy.report.paper_numbers import PaperNumber, numbers_for
 from telepathy.report.runs import STD_CAPTION, Summary, in_study, missing_note, pm, summarise
@@ -40,6 +41,12 @@ _ERAS = {
     "bridge's ddof 1 (§7.1)",
     "camera_ready": "method.md §10.2, Era D (camera-ready, Jan 2026); the paper's ± is ddof 1",
 }
+_RULE_CAPTION = {
+    "camera_ready": "here Era D's first match for every method (the first label, in list "
+    "order, found as a substring of the lower-cased output; no label: wrong)",
+    "dec2025": "here Era B's gold substring for the bridge, prompt tuning and text relay, "
+    "the first match for zero-shot, few-shot and LoRA, strict where neither applies",
+}
 PAPER_CI_CAPTION = (
     "Paper 95% CI: Wilson 95% CI of the paper's accuracy on its N items pooled over its seeds "
     "(N \u00d7 number of seeds; correct count = printed accuracy \u00d7 that pooled N, rounded)"
@@ -47,6 +54,50 @@ PAPER_CI_CAPTION = (
 NOT_IN_GRID = "a"
 MISSING_RUNS = "b"
 OTHER_PROTOCOL = "c"
+
+
+# How the original code scored each paper number (method.md §4); ours are scored the same way,
+# so that "Sci/Tech" or "positive negative" count in both as they counted there.
+RULES = {"strict": "strict", "lenient": "substring", "first_match": "first match"}
+_FIRST_MATCH_METHODS = (
+    "zero_shot_sender",
+    "zero_shot_receiver",
+    "few_shot_sender",
+    "few_shot_receiver",
+    "lora",
+)
+_SUBSTRING_METHODS = ("bridge", "prompt_tuning_control", "prompt_tuning", "text_relay")
+
+
+def paper_rule(number: PaperNumber) -> str:
+    """The rule behind a paper number: Era D scored every method by first match; Era B its
+    bridges, prompt tuning and relay by gold substring (our lenient rule), and its zero-shot,
+    few-shot and LoRA scripts by first match. The probe's classifier, numeric answers and the
+    Era-B reasoning bridges (ranked by loss, no generation) have no parser to match: strict."""
+    task = get_dataset(number.dataset).task_type
+    if task in ("numeric", "passkey") or number.method == "probe":
+        return "strict"
+    if number.preset == "camera_ready":
+        return "first_match"
+    if number.method in _FIRST_MATCH_METHODS:
+        # the Dec 13 relay script scored its direct-text rows as it scored the relay
+        return "lenient" if "relay-script" in number.variant else "first_match"
+    if number.method in _SUBSTRING_METHODS and task == "classification":
+        return "lenient"
+    return "strict"
+
+
+def scored(rows: pd.DataFrame, rule: str) -> pd.DataFrame:
+    """Rows with accuracy and correct counts under `rule`; a complete run without that score
+    (recorded before it existed) is not a number here: its status says so."""
+    if rule == "strict" or rows.empty:
+        return rows
+    rows = rows.copy()
+    unscored = (rows.status == "complete") & rows[f"accuracy_{rule}"].isna()
+    rows["accuracy"] = rows[f"accuracy_{rule}"]
+    rows["n_correct"] = rows[f"n_correct_{rule}"]
+    rows.loc[unscored, "status"] = f"no_{rule}_score"
+    return rows
 
 
 def paper_ci(number: PaperNumber) -> tuple[float, float]:
@@ -126,6 +177,7 @@ def paper_comparison(runs: pd.DataFrame, preset: str) -> Table:
         method = METHOD_NAMES.get(number.method, number.method)
         if number.variant:
             method += f", {number.variant}"
+        rule = paper_rule(number)
         head = [
             DATASET_NAMES.get(number.dataset, number.dataset),
             method,
@@ -133,8 +185,9 @@ def paper_comparison(runs: pd.DataFrame, preset: str) -> Table:
             paper,
             f"{number.n_items}\u00d7{number.n_runs}",
             f"[{100 * lo:.1f}, {100 * hi:.1f}]",
+            RULES[rule],
         ]
-        matched = our_rows(runs, number)
+        matched = scored(our_rows(runs, number), rule)
         if preset not in protocols:
             mark = OTHER_PROTOCOL
         elif matched.empty:
@@ -176,16 +229,20 @@ def paper_comparison(runs: pd.DataFrame, preset: str) -> Table:
     caption = (
         f"Headline numbers of the original paper ({_ERAS[preset]}) beside ours: protocol "
         f"{preset}, the paper pair, same dataset, method and K. Accuracy in %. Paper: as printed; "
-        f"N = eval items per run \u00d7 runs. {PAPER_CI_CAPTION}. Ours: mean over seeds, "
-        f"{STD_CAPTION}; N likewise. Δ = ours - paper in points; in CI: our mean lies inside "
-        "the paper's CI."
+        f"N = eval items per run \u00d7 runs. {PAPER_CI_CAPTION}. Scored: the rule the original "
+        f"code scored that number with (method.md §4), {_RULE_CAPTION[preset]}; ours are scored "
+        f"with the same rule. Ours: mean over seeds, {STD_CAPTION}; N likewise. Δ = ours - "
+        "paper in points; in CI: our mean lies inside the paper's CI."
     )
     return Table(
         name=f"paper_comparison_{preset}",
         caption=caption,
-        header=["Dataset", "Method", "K", "Paper", "N", "Paper 95% CI", "Ours", "N", "Δ", "In CI"],
+        header=[
+            "Dataset", "Method", "K", "Paper", "N", "Paper 95% CI", "Scored", "Ours", "N", "Δ",
+            "In CI",
+        ],  # fmt: skip
         rows=rows,
-        align="llrrrrrrrc",
+        align="llrrrrlrrrc",
         groups=groups,
         notes=notes,
         sources=sorted({s for summary in summaries for s in summary.eval_results}),

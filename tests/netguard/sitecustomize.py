@@ -28,8 +28,13 @@ def _loopback(host: object) -> bool:
 def _refuse(what: str) -> OSError:
     path = os.environ.get("TELEPATHY_NETWORK_LOG")
     if path:
+        try:
+            with open("/proc/self/cmdline", "rb") as handle:
+                command = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            command = "?"
         with open(path, "a") as log:
-            log.write(f"{os.getpid()} {what}\n")
+            log.write(f"{os.getpid()} {what} [{command[:300]}]\n")
     return OSError(f"network blocked by the test's guard: {what}")
 
 

@@ -1,0 +1,144 @@
+"""The paper pair through the real hub code: prepare-models against the repos' file layouts,
+then jobs that load from the recorded snapshot folders with the network blocked.
+
+The stand-in hub (tests/hubstub.py) serves `meta-llama/Llama-3.1-8B-Instruct` and
+`mistralai/Mistral-7B-Instruct-v0.3` laid out as on the hub (hub-readiness.md: sharded
+safetensors with an index, tokenizer files, the chat template; Llama's `original/` folder and
+Mistral's consolidated copy, which transformers never reads), with random 32-block models of
+width 16 in place of the gated weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hubstub import HubStub
+
+from telepathy.lms import tokenizer_dir
+from telepathy.pairs import PAIRS
+
+REPO = Path(__file__).resolve().parents[1]
+NETGUARD = Path(__file__).parent / "netguard"
+SKIPPED = {  # what a layout holds that prepare-models must not download
+    "meta-llama/Llama-3.1-8B-Instruct": (
+        "original/consolidated.00.pth",
+        "original/params.json",
+        "original/tokenizer.model",
+    ),
+    "mistralai/Mistral-7B-Instruct-v0.3": ("consolidated.safetensors",),
+}
+
+
+def _repo_files(family: str, tokenizer_folder: Path, out: Path, decoys) -> dict[str, Path]:
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
+    config = AutoConfig.for_model(
+        family,
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=32,  # the registry's depth, so the layer checks hold
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    model.save_pretrained(out, max_shard_size="2MB")  # sharded, with an index, as on the hub
+    tokenizer.save_pretrained(out)
+    for name in decoys:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(b"not for transformers: " + name.encode())
+    (out / "README.md").write_text("---\nextra_gated_description: a licence\n---\n")
+    return {str(p.relative_to(out)): p for p in out.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def paper_hub(model_cache, tmp_path_factory):
+    stub = HubStub()
+    shas = {}
+    root = tmp_path_factory.mktemp("paper_repos")
+    tokenizers = tokenizer_dir(PAIRS["tiny"].sender, model_cache)
+    for role in ("sender", "receiver"):
+        spec = getattr(PAIRS["paper"], role)
+        files = _repo_files(spec.family, tokenizers, root / role, SKIPPED[spec.model_id])
+        shas[role] = stub.add("model", spec.model_id, files)
+    stub.start()
+    yield stub, shas
+    stub.stop()
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(
+        HF_HOME=str(tmp_path / "hf_home"),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        PYTHONPATH=os.pathsep.join([str(NETGUARD), str(REPO)]),
+        TELEPATHY_BLOCK_NETWORK="1",
+        TELEPATHY_NETWORK_LOG=str(tmp_path / "network.log"),
+        **extra,
+    )
+    return env
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_prepare_models_fetches_the_paper_pair_and_jobs_load_it_offline(paper_hub, tmp_path):
+    stub, shas = paper_hub
+    manifest = tmp_path / "paper.json"
+    proc = _run(
+        ["-m", "telepathy", "prepare-models", "--pair", "paper", "--manifest", str(manifest)],
+        _env(tmp_path, HF_ENDPOINT=stub.url),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    models = json.loads(manifest.read_text())["models"]
+    for role in ("sender", "receiver"):
+        entry, spec = models[role], getattr(PAIRS["paper"], role)
+        assert entry["revision"] == shas[role]  # main, resolved to its commit
+        folder = Path(entry["local_path"])
+        assert folder.is_dir() and folder.name == shas[role]
+        assert (folder / "model.safetensors.index.json").is_file()
+        fetched = {
+            path.split("/resolve/", 1)[1].split("/", 1)[1]
+            for path in stub.downloads()
+            if f"/{spec.model_id}/resolve/" in path
+        }
+        assert not fetched & set(SKIPPED[spec.model_id])  # never the 16 GB copies
+        assert {"config.json", "tokenizer.json", "model.safetensors.index.json"} <= fetched
+    assert not (tmp_path / "network.log").exists()
+
+    # A job: the hub's offline flags, no hub at all (HF_ENDPOINT unset), the network blocked;
+    # it loads both models from the folders the manifest records.
+    code = (
+        "import torch, json; from telepathy.runtime import load_pair\n"
+        f"pair = load_pair('paper', torch.device('cpu'), models={str(manifest)!r})\n"
+        "print(json.dumps([pair.identity(), pair.sender.n_layers, pair.receiver.n_layers]))"
+    )
+    job = _run(["-c", code], _env(tmp_path, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1"))
+    assert job.returncode == 0, job.stderr[-3000:]
+    identity, sender_layers, receiver_layers = json.loads(job.stdout.strip().splitlines()[-1])
+    assert (sender_layers, receiver_layers) == (32, 32)
+    assert identity["sender_revision"] == shas["sender"]
+    assert identity["receiver_revision"] == shas["receiver"]
+    assert not (tmp_path / "network.log").exists()
+
+    # a snapshot folder that is gone (a cache on a file system this node does not see) is
+    # named with the fix, not retried against the hub
+    models["receiver"]["local_path"] = str(tmp_path / "elsewhere")
+    manifest.write_text(json.dumps({"pair": "paper", "models": models}))
+    job = _run(["-c", code], _env(tmp_path, HF_HUB_OFFLINE="1"))
+    assert job.returncode != 0
+    assert "that prepare-models recorded is gone" in job.stderr
+    assert "a file system every node sees" in job.stderr

@@ -177,6 +177,31 @@ def test_profile_runs_the_tiny_workflow_end_to_end_with_gpu_gres_and_readable_na
     assert {row["dataset"] for row in usage["by_dataset"]} >= {"trec"}
 
 
+def test_offline_compute_nodes_prepare_on_the_submitting_host(slurm_cluster, tmp_path):
+    """The site says its compute nodes reach no internet (the environment variable users set,
+    as for partitions): the prepare rules run on this host, everything else on the cluster's
+    partitions, and the GPU jobs read only what the prepare rules wrote."""
+    write_config(tmp_path, steps=3, seeds=[42])
+    env = {**environment(), "SNAKEMAKE_SUBMITIT_OFFLINE_COMPUTE_NODES": "true"}
+    proc = subprocess.run(
+        snakemake_command(tmp_path), cwd=tmp_path, env=env, check=False, capture_output=True,
+        text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for rule in ("prepare_models", "prepare_dataset"):
+        assert f"submitit: {rule}: running on this host, not on a compute node" in proc.stderr
+        assert not submitted(tmp_path, rule)
+    assert (tmp_path / "results/data/trec/snapshot.json").is_file()
+    assert (tmp_path / "results/models/tiny.json").is_file()
+    jobs = {s["slurm_id"]: s for s in submissions(tmp_path)}
+    rows = slurm_cluster.sacct(list(jobs), fields=("JobID", "JobName", "Partition", "State"))
+    # the merges, tables and figures are local rules of the Snakefile: the GPU jobs are the
+    # rest, and they went to the cluster's gpu partition
+    assert {row["JobName"].split("-")[0] for row in rows} == set(GPU_RULES)
+    assert all(row["Partition"] == "gpu" and row["State"] == "COMPLETED" for row in rows), rows
+    assert (tmp_path / "results/corrected/runs.csv").exists()
+
+
 def test_time_limit_signals_checkpoints_requeues_and_resumes(slurm_cluster, tmp_path):
     """(a) A 2-minute limit, USR2 60 s before it: the run checkpoints, requeues itself under
     the same job id, resumes where it stopped, and Snakemake sees one job that succeeds."""

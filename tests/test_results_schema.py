@@ -108,7 +108,7 @@ EVAL_MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     ),
     "missing git_dirty": (_delete("provenance.git_dirty"), "provenance: 'git_dirty' is a"),
     "negative parameter count": (_set("parameters.bridge_total", -3), "parameters.bridge_total"),
-    "empty hyperparameters": (_set("hyperparameters", {}), "hyperparameters: {} should be non"),
+    "empty hyperparameters": (_set("hyperparameters", {}), "hyperparameters: {} "),
     "class accuracy out of range": (
         _set("metrics.per_class_accuracy.positive", 2),
         "metrics.per_class_accuracy.positive: 2 is greater",

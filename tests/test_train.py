@@ -24,7 +24,7 @@ from telepathy.train import (
 )
 
 
-def setup(tiny_pair, **overrides):
+def prepare_run(tiny_pair, **overrides):
     cfg = tiny_config(**overrides)
     spec = get_dataset(cfg.dataset)
     framing = Framing(cfg, spec, tiny_pair.sender.tokenizer, tiny_pair.receiver.tokenizer)
@@ -49,7 +49,7 @@ def run(tiny_pair, cfg, framing, train, stem: Path, **kwargs):
 
 
 def test_no_gradient_reaches_either_lm_but_the_bridge_gets_one(tiny_pair):
-    cfg, framing, train = setup(tiny_pair)
+    cfg, framing, train = prepare_run(tiny_pair)
     bridge = build_bridge(cfg, tiny_pair, 0.05)
     embed = tiny_pair.receiver.model.get_input_embeddings()
     terms = _micro_step(cfg, tiny_pair, framing, bridge, embed, train[:4])
@@ -65,7 +65,7 @@ def test_no_gradient_reaches_either_lm_but_the_bridge_gets_one(tiny_pair):
 @pytest.mark.parametrize("architecture", BRIDGE_ARCHITECTURES)
 def test_final_bridge_file_rebuilds_the_trained_architecture(tiny_pair, tmp_path, architecture):
     """Train 3 steps, save the file `eval` reads, rebuild it the way `eval` does: same output."""
-    cfg, framing, train = setup(tiny_pair, steps=3, bridge_architecture=architecture)
+    cfg, framing, train = prepare_run(tiny_pair, steps=3, bridge_architecture=architecture)
     outcome = run(tiny_pair, cfg, framing, train, tmp_path / "run")
     path = tmp_path / "bridge.pt"
     save_checkpoint(path, final_bridge_state(cfg, tiny_pair, outcome))
@@ -87,7 +87,7 @@ def test_final_bridge_file_rebuilds_the_trained_architecture(tiny_pair, tmp_path
 
 
 def test_interrupted_and_resumed_run_ends_with_identical_weights(tiny_pair, tmp_path):
-    cfg, framing, train = setup(tiny_pair)
+    cfg, framing, train = prepare_run(tiny_pair)
     straight = run(tiny_pair, cfg, framing, train, tmp_path / "a")
 
     def preempt_at_step_3(step: int) -> None:
@@ -110,7 +110,7 @@ def test_interrupted_and_resumed_run_ends_with_identical_weights(tiny_pair, tmp_
 
 
 def test_sigterm_also_checkpoints(tiny_pair, tmp_path):
-    cfg, framing, train = setup(tiny_pair)
+    cfg, framing, train = prepare_run(tiny_pair)
     with pytest.raises(TrainingInterrupted, match="SIGTERM at step 2"):
         run(
             tiny_pair,
@@ -125,25 +125,25 @@ def test_sigterm_also_checkpoints(tiny_pair, tmp_path):
 
 
 def test_two_cpu_runs_are_bit_identical_and_seeds_differ(tiny_pair, tmp_path):
-    cfg, framing, train = setup(tiny_pair, steps=3)
+    cfg, framing, train = prepare_run(tiny_pair, steps=3)
     first, second = (run(tiny_pair, cfg, framing, train, tmp_path / f"r{i}") for i in range(2))
     for name, tensor in first.bridge.state_dict().items():
         assert torch.equal(tensor, second.bridge.state_dict()[name]), name
-    other_cfg, _, _ = setup(tiny_pair, steps=3, seed=8)
+    other_cfg, _, _ = prepare_run(tiny_pair, steps=3, seed=8)
     other = run(tiny_pair, other_cfg, framing, train, tmp_path / "s")
     assert not torch.equal(other.bridge.latents, first.bridge.latents)
 
 
 def test_resume_refuses_a_checkpoint_with_other_settings(tiny_pair, tmp_path):
-    cfg, framing, train = setup(tiny_pair, steps=2)
+    cfg, framing, train = prepare_run(tiny_pair, steps=2)
     run(tiny_pair, cfg, framing, train, tmp_path / "x")
-    other_cfg, _, _ = setup(tiny_pair, steps=2, lr=5e-4)
+    other_cfg, _, _ = prepare_run(tiny_pair, steps=2, lr=5e-4)
     with pytest.raises(CheckpointError, match=r"other settings \(lr: 0.001 -> 0.0005\)"):
         run(tiny_pair, other_cfg, framing, train, tmp_path / "x")
 
 
 def test_metrics_log_records_the_loss_terms(tiny_pair, tmp_path):
-    cfg, framing, train = setup(tiny_pair, steps=2)
+    cfg, framing, train = prepare_run(tiny_pair, steps=2)
     run(tiny_pair, cfg, framing, train, tmp_path / "m")
     record = json.loads((tmp_path / "m.jsonl").read_text().splitlines()[-1])
     for key in (
@@ -170,7 +170,7 @@ def test_batch_schedule_covers_each_epoch_once_and_is_a_pure_function():
 
 
 def test_a_non_finite_loss_stops_training_with_a_clear_error(tiny_pair, tmp_path, monkeypatch):
-    cfg, framing, train = setup(tiny_pair, steps=3)
+    cfg, framing, train = prepare_run(tiny_pair, steps=3)
     import telepathy.train as train_module
 
     real = train_module.answer_lm_loss

@@ -37,6 +37,12 @@ PACKAGE_MODULES = {
 }
 
 
+# What prepare-models fetches of a hub model: what transformers reads. Mistral also ships a
+# 14 GB consolidated copy, Llama an original/ folder; transformers reads neither.
+HUB_ALLOW_PATTERNS = ["*.json", "*.safetensors", "tokenizer*", "*.model", "*.jinja"]
+HUB_IGNORE_PATTERNS = ["consolidated*", "original/*"]
+
+
 class ModelLoadError(RuntimeError):
     """A model could not be loaded or prepared; the message says what to do next."""
 
@@ -159,10 +165,8 @@ def _prefetch_hub(spec: ModelSpec, pair_name: str) -> dict[str, Any]:
             spec.model_id,
             revision=spec.revision,
             token=os.environ.get("HF_TOKEN"),
-            allow_patterns=["*.json", "*.safetensors", "tokenizer*", "*.model", "*.jinja"],
-            # Mistral also ships a 14 GB consolidated copy, Llama an original/ folder:
-            # transformers reads neither.
-            ignore_patterns=["consolidated*", "original/*"],
+            allow_patterns=HUB_ALLOW_PATTERNS,
+            ignore_patterns=HUB_IGNORE_PATTERNS,
         )
     except Exception as err:  # hub errors come in many types; all mean the same to the user
         raise hub_error(spec, pair_name, err) from err
@@ -314,7 +318,14 @@ def _hub_snapshot(spec: ModelSpec, pair_name: str) -> tuple[Path, str | None]:
 
     try:
         folder = Path(
-            snapshot_download(spec.model_id, revision=spec.revision, local_files_only=True)
+            snapshot_download(
+                spec.model_id,
+                revision=spec.revision,
+                local_files_only=True,
+                # what prepare-models fetched, or the snapshot would look incomplete
+                allow_patterns=HUB_ALLOW_PATTERNS,
+                ignore_patterns=HUB_IGNORE_PATTERNS,
+            )
         )
     except Exception as err:  # LocalEntryNotFoundError and friends: not prepared here
         raise ModelLoadError(

@@ -18,6 +18,33 @@ from telepathy.pairs import get_pair
 torch.set_num_threads(2)  # the CI machine's cores; also keeps CPU runs repeatable
 
 DATASET_FIXTURES = Path(__file__).parent / "fixtures" / "datasets"
+NETGUARD = Path(__file__).parent / "netguard"
+
+
+def network_blocked_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a process tree that sees the world as a GPU node without a route out:
+    every non-loopback connect or name lookup raises and is logged to tmp_path/network.log
+    (tests/netguard), the hub caches are empty folders of tmp_path, and no HF_* setting leaks
+    in from the caller (give HF_ENDPOINT or the offline flags in `extra`)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(
+        HF_HOME=str(tmp_path / "hf_home"),
+        HF_DATASETS_CACHE=str(tmp_path / "hf_datasets"),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        PYTHONPATH=os.pathsep.join([str(NETGUARD), str(Path(__file__).parents[1])]),
+        TELEPATHY_BLOCK_NETWORK="1",
+        TELEPATHY_NETWORK_LOG=str(tmp_path / "network.log"),
+        **extra,
+    )
+    return env
+
+
+def network_attempts(tmp_path: Path) -> list[str]:
+    """What the guard of network_blocked_env refused, one line per attempt."""
+    log = tmp_path / "network.log"
+    return log.read_text().splitlines() if log.exists() else []
 
 
 def fixture_files(name: str):

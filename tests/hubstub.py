@@ -143,28 +143,25 @@ class _Handler(BaseHTTPRequestHandler):
             pass
         self._error(404, "EntryNotFound", f"no route for {url.path}")
 
-    def _repo(self, kind: str, repo_id: str) -> StubRepo | None:
+    def _files_at(self, kind: str, repo_id: str, revision: str) -> tuple[str, dict] | None:
+        """(commit sha, its files), or None after answering 404 as the hub does."""
         repo = self.hub.repos.get((kind, repo_id))
         if repo is None:
             self._error(404, "RepoNotFound", f"Repository not found: {repo_id}")
-        return repo
-
-    def _commit(self, repo: StubRepo, revision: str) -> str | None:
+            return None
         sha = repo.resolve(revision)
         if sha is None:
             self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
-        return sha
+            return None
+        return sha, repo.commits[sha]
 
     # ------------------------------------------------------------------ answers
 
     def _info(self, kind: str, repo_id: str, revision: str) -> None:
-        repo = self._repo(kind, repo_id)
-        if repo is None:
+        found = self._files_at(kind, repo_id, revision)
+        if found is None:
             return
-        sha = self._commit(repo, revision)
-        if sha is None:
-            return
-        files = repo.commits[sha]
+        sha, files = found
         info = {
             "_id": hashlib.sha1(repo_id.encode()).hexdigest()[:24],
             "id": repo_id,
@@ -185,14 +182,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, info, sha)
 
     def _tree(self, kind: str, repo_id: str, revision: str, prefix: str, query: dict) -> None:
-        repo = self._repo(kind, repo_id)
-        if repo is None:
+        found = self._files_at(kind, repo_id, revision)
+        if found is None:
             return
-        sha = self._commit(repo, revision)
-        if sha is None:
-            return
+        sha, files = found
         recursive = query.get("recursive", ["false"])[0].lower() == "true"
-        files = repo.commits[sha]
         base = f"{prefix}/" if prefix else ""
         entries, folders = [], set()
         for path in sorted(files):
@@ -217,14 +211,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, entries, sha)
 
     def _file(self, kind: str, repo_id: str, revision: str, path: list[str], body: bool) -> None:
-        repo = self._repo(kind, repo_id)
-        if repo is None:
+        found = self._files_at(kind, repo_id, revision)
+        if found is None:
             return
-        sha = self._commit(repo, revision)
-        if sha is None:
-            return
+        sha, files = found
         name = "/".join(path)
-        data = repo.commits[sha].get(name)
+        data = files.get(name)
         if data is None:
             self._error(404, "EntryNotFound", f"{name} not found at {revision}", sha)
             return

@@ -11,22 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import fixture_files
+from conftest import fixture_files, network_attempts, network_blocked_env
 from hub_layouts import LAYOUTS, PARQUET, parquet_bytes, publish, rows
 from hubstub import HubStub
 
 from telepathy.data import SnapshotError, get_dataset, load_examples, open_snapshot
 from telepathy.data.snapshot import MANIFEST_NAME, rebuild_command
 
-REPO = Path(__file__).resolve().parents[1]
-NETGUARD = Path(__file__).parent / "netguard"
 LABELS = {
     "sst2": ["negative", "positive"],
     "agnews": ["World", "Sports", "Business", "Sci/Tech"],
@@ -55,30 +52,6 @@ def telepathy(*args: str, env: dict[str, str], timeout: int = 300):
     )
 
 
-def guarded_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """Empty hub caches and the socket guard; loopback (the stand-in hub) stays reachable."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_ENDPOINT")
-    }
-    env.update(
-        HF_HOME=str(tmp_path / "hf_home"),
-        HF_DATASETS_CACHE=str(tmp_path / "hf_datasets"),
-        HF_HUB_DISABLE_TELEMETRY="1",
-        PYTHONPATH=os.pathsep.join([str(NETGUARD), str(REPO)]),
-        TELEPATHY_BLOCK_NETWORK="1",
-        TELEPATHY_NETWORK_LOG=str(tmp_path / "network.log"),
-        **extra,
-    )
-    return env
-
-
-def blocked_attempts(tmp_path: Path) -> list[str]:
-    log = tmp_path / "network.log"
-    return log.read_text().splitlines() if log.exists() else []
-
-
 def prepare(hub_url: str, tmp_path: Path, name: str, *extra: str):
     out = tmp_path / "data" / name
     proc = telepathy(
@@ -88,7 +61,7 @@ def prepare(hub_url: str, tmp_path: Path, name: str, *extra: str):
         "--snapshot",
         str(out / MANIFEST_NAME),
         *extra,
-        env=guarded_env(tmp_path, HF_ENDPOINT=hub_url),
+        env=network_blocked_env(tmp_path, HF_ENDPOINT=hub_url),
     )
     return proc, out
 
@@ -136,7 +109,7 @@ def test_prepare_data_snapshots_each_dataset_from_its_real_hub_layout(hub, tmp_p
     assert sorted(p.split("/resolve/", 1)[1].split("/", 1)[1] for p in fetched) == sorted(
         layout.needed
     )
-    assert blocked_attempts(tmp_path) == []  # nothing but the loopback stand-in was asked
+    assert network_attempts(tmp_path) == []  # nothing but the loopback stand-in was asked
     # a job reads exactly what the fixtures hold, through the snapshot
     snapshot = open_snapshot(out / MANIFEST_NAME, name)
     for split in ("train", "eval"):
@@ -189,10 +162,10 @@ def test_offline_training_reads_a_parquet_export_snapshot(hub, tmp_path, name):
         "--data", str(out), "--bridge", str(run / "bridge.pt"),
         "--checkpoint", str(run / "state.pt"), "--metrics", str(run / "metrics.jsonl"),
         "--result", str(run / "train.json"), "--no-progress",
-        env=guarded_env(tmp_path, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1"),
+        env=network_blocked_env(tmp_path, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1"),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert blocked_attempts(tmp_path) == []
+    assert network_attempts(tmp_path) == []
     record = json.loads((run / "train.json").read_text())
     data = record["provenance"]["data"]
     assert (data["repo_id"], data["revision"]) == (LAYOUTS[name].repo_id, PARQUET)

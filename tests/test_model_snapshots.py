@@ -11,20 +11,18 @@ width 16 in place of the gated weights.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import network_attempts, network_blocked_env
 from hubstub import HubStub
 
 from telepathy.lms import tokenizer_dir
 from telepathy.pairs import PAIRS
 
-REPO = Path(__file__).resolve().parents[1]
-NETGUARD = Path(__file__).parent / "netguard"
 SKIPPED = {  # what a layout holds that prepare-models must not download
     "meta-llama/Llama-3.1-8B-Instruct": (
         "original/consolidated.00.pth",
@@ -76,19 +74,6 @@ def paper_hub(model_cache, tmp_path_factory):
     stub.stop()
 
 
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-    env.update(
-        HF_HOME=str(tmp_path / "hf_home"),
-        HF_HUB_DISABLE_TELEMETRY="1",
-        PYTHONPATH=os.pathsep.join([str(NETGUARD), str(REPO)]),
-        TELEPATHY_BLOCK_NETWORK="1",
-        TELEPATHY_NETWORK_LOG=str(tmp_path / "network.log"),
-        **extra,
-    )
-    return env
-
-
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, *args], env=env, capture_output=True, text=True, timeout=300, check=False
@@ -100,7 +85,7 @@ def test_prepare_models_fetches_the_paper_pair_and_jobs_load_it_offline(paper_hu
     manifest = tmp_path / "paper.json"
     proc = _run(
         ["-m", "telepathy", "prepare-models", "--pair", "paper", "--manifest", str(manifest)],
-        _env(tmp_path, HF_ENDPOINT=stub.url),
+        network_blocked_env(tmp_path, HF_ENDPOINT=stub.url),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     models = json.loads(manifest.read_text())["models"]
@@ -117,14 +102,14 @@ def test_prepare_models_fetches_the_paper_pair_and_jobs_load_it_offline(paper_hu
         }
         assert not fetched & set(SKIPPED[spec.model_id])  # never the 16 GB copies
         assert {"config.json", "tokenizer.json", "model.safetensors.index.json"} <= fetched
-    assert not (tmp_path / "network.log").exists()
+    assert network_attempts(tmp_path) == []
 
     # On a cluster that reaches no hub at all: the copied cache is found offline, nothing is
     # downloaded, and the manifest records the same folders (slurm/README.md says to do this)
     again = tmp_path / "again.json"
     proc = _run(
         ["-m", "telepathy", "prepare-models", "--pair", "paper", "--manifest", str(again)],
-        _env(tmp_path, HF_HUB_OFFLINE="1"),
+        network_blocked_env(tmp_path, HF_HUB_OFFLINE="1"),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert {r: m["local_path"] for r, m in json.loads(again.read_text())["models"].items()} == {
@@ -138,19 +123,27 @@ def test_prepare_models_fetches_the_paper_pair_and_jobs_load_it_offline(paper_hu
         f"pair = load_pair('paper', torch.device('cpu'), models={str(manifest)!r})\n"
         "print(json.dumps([pair.identity(), pair.sender.n_layers, pair.receiver.n_layers]))"
     )
-    job = _run(["-c", code], _env(tmp_path, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1"))
+    offline = network_blocked_env(tmp_path, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    job = _run(["-c", code], offline)
     assert job.returncode == 0, job.stderr[-3000:]
     identity, sender_layers, receiver_layers = json.loads(job.stdout.strip().splitlines()[-1])
     assert (sender_layers, receiver_layers) == (32, 32)
     assert identity["sender_revision"] == shas["sender"]
     assert identity["receiver_revision"] == shas["receiver"]
-    assert not (tmp_path / "network.log").exists()
+    assert network_attempts(tmp_path) == []
+
+    # without a manifest (a command run by hand), the folders are found in HF_HOME, offline
+    code_no_manifest = code.replace(f", models={str(manifest)!r}", "")
+    job = _run(["-c", code_no_manifest], offline)
+    assert job.returncode == 0, job.stderr[-3000:]
+    assert json.loads(job.stdout.strip().splitlines()[-1])[0] == identity
+    assert network_attempts(tmp_path) == []
 
     # a snapshot folder that is gone (a cache on a file system this node does not see) is
     # named with the fix, not retried against the hub
     models["receiver"]["local_path"] = str(tmp_path / "elsewhere")
     manifest.write_text(json.dumps({"pair": "paper", "models": models}))
-    job = _run(["-c", code], _env(tmp_path, HF_HUB_OFFLINE="1"))
+    job = _run(["-c", code], network_blocked_env(tmp_path, HF_HUB_OFFLINE="1"))
     assert job.returncode != 0
     assert "that prepare-models recorded is gone" in job.stderr
     assert "a file system every node sees" in job.stderr

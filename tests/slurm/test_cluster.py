@@ -51,7 +51,9 @@ PROBE = r"""#!/bin/bash
 role=$1
 on_usr2=${2:-log}
 restart=${SLURM_RESTART_COUNT:-0}
-log() { echo "$1 $(date +%s.%N) $role $restart" >>"$EVENTS"; }
+# $EPOCHREALTIME, not $(date): a signal arriving during the command substitution (the TERM of
+# `scontrol requeue`) left lines without a time, which the parser drops
+log() { echo "$1 $EPOCHREALTIME $role $restart" >>"$EVENTS"; }
 on_signal() {
     log "$1"
     if [[ $1 == USR2 && $on_usr2 == requeue && $restart == 0 ]]; then

@@ -271,8 +271,6 @@ def _fetch_hub(spec: DatasetSpec, into: Path, revision: str | None) -> dict[str,
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub import constants as hub_constants
 
-    from telepathy.results.provenance import file_sha256
-
     hub = spec.hub
     assert hub is not None
     wanted = revision or hub.revision
@@ -295,6 +293,7 @@ def _fetch_hub(spec: DatasetSpec, into: Path, revision: str | None) -> dict[str,
             "(slurm/README.md), or bring the files in by hand and name them in config local_data"
         ) from err
     files: dict[str, list[str]] = {}
+    listed: dict[str, str | None] = {}  # repo path -> the sha256 the hub lists for it (LFS)
     for split_name in (hub.train_split, hub.eval_split):
         pattern = hub.files[split_name]
         matched = sorted(p for p in tree if fnmatch.fnmatchcase(p, pattern))
@@ -305,25 +304,18 @@ def _fetch_hub(spec: DatasetSpec, into: Path, revision: str | None) -> dict[str,
                 f"{split_name!r}; the repo holds: {shown or '(nothing)'}"
             )
         for repo_path in matched:
-            try:
-                local = Path(
-                    hf_hub_download(
-                        hub.path,
-                        repo_path,
-                        repo_type="dataset",
-                        revision=sha,
-                        local_dir=into,
-                        token=_hub_token(),
-                    )
+            try:  # into/<repo path>: the sha256 is checked where the file is described
+                hf_hub_download(
+                    hub.path,
+                    repo_path,
+                    repo_type="dataset",
+                    revision=sha,
+                    local_dir=into,
+                    token=_hub_token(),
                 )
             except Exception as err:
                 raise HubFetchError(f"could not download {repo_path} of {where}: {err}") from err
-            expected = _lfs_sha256(tree[repo_path])
-            if expected is not None and file_sha256(local) != expected:
-                raise HubFetchError(
-                    f"{repo_path} of {where} downloaded with sha256 {file_sha256(local)}, the "
-                    f"hub lists {expected}; run prepare-data again"
-                )
+            listed[repo_path] = _lfs_sha256(tree[repo_path])
         files[split_name] = matched
     shutil.rmtree(into / ".cache", ignore_errors=True)  # hf_hub_download's local_dir metadata
     return {
@@ -334,6 +326,7 @@ def _fetch_hub(spec: DatasetSpec, into: Path, revision: str | None) -> dict[str,
         "revision_sha": sha,
         "endpoint": hub_constants.ENDPOINT,
         "files": files,
+        "listed_sha256": listed,
     }
 
 
@@ -359,9 +352,15 @@ def _convert_local(spec: DatasetSpec, local: LocalFiles, into: Path) -> dict[str
 
 
 def _describe_split(
-    spec: DatasetSpec, folder: Path, files_root: Path, split: str, relative: list[str]
+    spec: DatasetSpec,
+    folder: Path,
+    files_root: Path,
+    split: str,
+    relative: list[str],
+    listed: dict[str, str | None],
 ) -> tuple[dict[str, Any], tuple[str, ...] | None]:
-    """A split's manifest entry and the ClassLabel names its files carry (checked on write)."""
+    """A split's manifest entry and the ClassLabel names its files carry (checked on write);
+    each file's sha256 is also checked against the one the hub lists for it, if any."""
     from telepathy.data.loading import row_to_example
     from telepathy.results.provenance import file_sha256
     from telepathy.results.validate import ids_digest
@@ -379,10 +378,16 @@ def _describe_split(
         if names is not None and file_names != names:
             raise ValueError(f"{path}: label names {file_names} differ from {names}")
         names = file_names
+        digest = file_sha256(path)
+        if listed.get(rel) not in (None, digest):
+            raise HubFetchError(
+                f"{rel} downloaded with sha256 {digest}, the hub lists {listed[rel]}; run "
+                "prepare-data again"
+            )
         entries.append(
             {
                 "path": str((files_root / rel).relative_to(folder)),
-                "sha256": file_sha256(path),
+                "sha256": digest,
                 "bytes": path.stat().st_size,
                 "rows": rows,
             }
@@ -457,12 +462,12 @@ def write_snapshot(
                 source = _fetch_hub(spec, staged_files, revision)
             else:
                 source = _convert_local(spec, local, staged_files)
-            per_split = source.pop("files")
+            per_split, listed = source.pop("files"), source.pop("listed_sha256", {})
             splits, names = {}, None
             for split in SPLITS:
                 split_name = spec.hub.split_name(split)
                 entry, split_names = _describe_split(
-                    spec, staging, staged_files, split, per_split[split_name]
+                    spec, staging, staged_files, split, per_split[split_name], listed
                 )
                 if names is not None and split_names != names:
                     raise ValueError(

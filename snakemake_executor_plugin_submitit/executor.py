@@ -546,7 +546,7 @@ def _max_timeout_requeues(job: JobExecutorInterface) -> int:
 
 def _array_job_name(rule: str, wildcards: list[dict[str, str]]) -> str:
     """`<rule>-<k=v,...>`; an array's tasks share one name: the wildcards they all share."""
-    from telepathy.accounting import job_name
+    from snakemake_executor_plugin_submitit.accounting import job_name
 
     common = dict(wildcards[0])
     for other in wildcards[1:]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from telepathy.config import BRIDGE_ARCHITECTURES
+from telepathy.experiment.config import BRIDGE_ARCHITECTURES
 
 RMS_EPS = 1e-8  # method.md §1.1 step 5
 

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from telepathy.bridge import Bridge
 from telepathy.data import DatasetSpec, Example
 from telepathy.framing import Framing
+from telepathy.models.pair import LoadedPair, sender_states
 from telepathy.parsing import (
     INVALID,
     extract_number,
@@ -27,7 +28,6 @@ from telepathy.parsing import (
     parse_label,
     passkey_scores,
 )
-from telepathy.runtime import LoadedPair, sender_states
 
 
 @dataclass

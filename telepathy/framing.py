@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from telepathy.config import RunConfig
 from telepathy.data import DatasetSpec, Example
+from telepathy.experiment.config import RunConfig
 
 
 @dataclass

@@ -23,7 +23,7 @@ import torch
 from telepathy.bridge import Bridge, PerceiverBridge
 from telepathy.data import Example
 from telepathy.framing import Framing
-from telepathy.runtime import LoadedPair, sender_states
+from telepathy.models.pair import LoadedPair, sender_states
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +156,8 @@ def inspection_arrays(
 
 def cmd_inspect_bridge(args: argparse.Namespace) -> int:
     """`telepathy inspect-bridge`: soft tokens and attention of a trained bridge to an .npz."""
-    from telepathy.atomic import atomic_write_npz
-    from telepathy.commands import load_trained_bridge
+    from telepathy.cli.commands import load_trained_bridge
+    from telepathy.results.atomic import atomic_write_npz
 
     if args.max_items < 1 or args.attention_items < 0:
         raise ValueError(

@@ -26,16 +26,21 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from telepathy.atomic import atomic_write_text
 from telepathy.bridge import Bridge
-from telepathy.checkpoint import CheckpointError, check_matches, load_checkpoint, save_checkpoint
-from telepathy.config import RunConfig
 from telepathy.data import Example
 from telepathy.evaluate import evaluate_examples
+from telepathy.experiment.config import RunConfig
 from telepathy.framing import Framing
 from telepathy.losses import answer_lm_loss, batch_similarity
+from telepathy.models.pair import LoadedPair, build_bridge, embedding_median_rms, sender_states
+from telepathy.results.atomic import atomic_write_text
+from telepathy.results.checkpoint import (
+    CheckpointError,
+    check_matches,
+    load_checkpoint,
+    save_checkpoint,
+)
 from telepathy.rng import capture_rng_state, restore_rng_state, seed_everything
-from telepathy.runtime import LoadedPair, build_bridge, embedding_median_rms, sender_states
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from telepathy.config import RunConfig, resolve_run_config
-from telepathy.lms import MANIFEST_NAME, converted_dir, default_cache_root, prepare_model
-from telepathy.pairs import get_pair
+from telepathy.experiment.config import RunConfig, resolve_run_config
+from telepathy.experiment.pairs import get_pair
+from telepathy.models.lms import MANIFEST_NAME, converted_dir, default_cache_root, prepare_model
 
 torch.set_num_threads(2)  # the CI machine's cores; also keeps CPU runs repeatable
 
@@ -94,7 +94,7 @@ def model_cache() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_pair(model_cache: Path):
-    from telepathy.runtime import load_pair
+    from telepathy.models.pair import load_pair
 
     return load_pair("tiny", torch.device("cpu"), model_cache)
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from telepathy.accounting import (
+from snakemake_executor_plugin_submitit.accounting import (
     gpus_from_tres,
     job_name,
     parse_job_name,
@@ -122,7 +122,7 @@ def test_submissions_name_array_tasks_and_add_requested_and_planned_hours(tmp_pa
     ]  # fmt: skip
     path = tmp_path / "submissions.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"torn')
-    from telepathy.accounting import format_usage, read_submissions
+    from snakemake_executor_plugin_submitit.accounting import format_usage, read_submissions
 
     plan = {"gpu_hours": 3.0, "rules": [{"rule": "train_bridge", "gpu_hours": 3.0}]}
     usage = summarise_usage(parse_sacct(sacct), read_submissions(path), plan)

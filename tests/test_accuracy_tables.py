@@ -17,10 +17,9 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from telepathy import stats
 from telepathy.data.registry import Example, get_dataset
 from telepathy.evaluate import score_predictions
-from telepathy.merge import COLUMNS, ExpectedBaseline, ExpectedRun, baseline_row, run_row
+from telepathy.report import stats
 from telepathy.report.accuracy_tables import (
     appendix_seeds,
     invalid_rates,
@@ -32,6 +31,7 @@ from telepathy.report.commands import compile_pdf
 from telepathy.report.runs import load_runs
 from telepathy.report.table import Table, cell, document, to_latex, write_table
 from telepathy.results.identity import record_run_id, result_id
+from telepathy.results.merge import COLUMNS, ExpectedBaseline, ExpectedRun, baseline_row, run_row
 from telepathy.results.validate import ids_digest, validate_result
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"
@@ -156,7 +156,7 @@ def row_of(table: Table, label: str, column: int = 0) -> list:
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
-    """Textbook Wilson score interval (z for 95%), independent of telepathy.stats."""
+    """Textbook Wilson score interval (z for 95%), independent of telepathy.report.stats."""
     z = 1.959963984540054
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)

@@ -1,4 +1,4 @@
-"""Tests for telepathy.atomic: complete files or nothing, never temp-file leftovers."""
+"""Tests for telepathy.results.atomic: complete files or nothing, never temp-file leftovers."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from telepathy import atomic
-from telepathy.atomic import atomic_torch_save, atomic_write_json, atomic_write_text
+from telepathy.results import atomic
+from telepathy.results.atomic import atomic_torch_save, atomic_write_json, atomic_write_text
 
 
 def _leftovers(directory: Path) -> list[str]:

@@ -23,9 +23,9 @@ from telepathy.baselines.prompt_templates import (
     zero_shot_prompt,
 )
 from telepathy.baselines.prompting_config import resolve_prompting_config
-from telepathy.config import ConfigError, resolve_run_config
 from telepathy.data import DATASETS, Example, get_dataset, load_examples, open_snapshot
 from telepathy.evaluate import score_predictions
+from telepathy.experiment.config import ConfigError, resolve_run_config
 from telepathy.results.validate import ids_digest, validate_file
 
 LABELLED = sorted(name for name, spec in DATASETS.items() if spec.label_words is not None)
@@ -279,7 +279,7 @@ def test_defaults_follow_method_md():
 @pytest.mark.parametrize("protocol", ["dec2025", "corrected"])
 def test_eval_items_are_the_bridge_eval_items(protocol):
     """McNemar pairs baseline and bridge by item: the eval lists must be identical."""
-    from telepathy.commands import _load_eval
+    from telepathy.cli.commands import _load_eval
 
     cfg = resolve_prompting_config(
         method="text_relay", protocol=protocol, pair="tiny", dataset="synth_qtype", seed=4

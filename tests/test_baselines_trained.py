@@ -20,7 +20,7 @@ import pytest
 import torch
 from conftest import tiny_config
 
-import telepathy.runtime as runtime_module
+import telepathy.models.pair as runtime_module
 from telepathy import cli
 from telepathy.baselines import probe as probe_module
 from telepathy.baselines.lora import LoraSettings, lora_schedule, train_lora
@@ -31,14 +31,14 @@ from telepathy.baselines.prompt_tuning import (
     train_prompt_tuning,
 )
 from telepathy.baselines.receiver_inputs import IGNORE, prompt_text, receiver_batch
-from telepathy.checkpoint import CheckpointError, load_checkpoint
 from telepathy.data import Example, get_dataset, load_examples
 from telepathy.evaluate import generate_from_embeds
+from telepathy.experiment.pairs import get_pair
 from telepathy.framing import Framing
-from telepathy.lms import load_lm
-from telepathy.pairs import get_pair
+from telepathy.models.lms import load_lm
+from telepathy.models.pair import LoadedPair, embedding_median_rms
+from telepathy.results.checkpoint import CheckpointError, load_checkpoint
 from telepathy.results.validate import ids_digest, validate_file, validate_result
-from telepathy.runtime import LoadedPair, embedding_median_rms
 from telepathy.train import Schedule, TrainingInterrupted
 
 SAMPLE_KEYS = {"id", "gold", "prediction", "raw", "correct", "correct_lenient"}

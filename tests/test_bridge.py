@@ -16,7 +16,7 @@ from telepathy.bridge import (
     make_bridge,
     masked_mean,
 )
-from telepathy.config import BRIDGE_ARCHITECTURES
+from telepathy.experiment.config import BRIDGE_ARCHITECTURES
 
 ARCHITECTURES = pytest.mark.parametrize("architecture", BRIDGE_ARCHITECTURES)
 D_SENDER, D_RECEIVER, K = 48, 32, 5

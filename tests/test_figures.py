@@ -17,18 +17,18 @@ import pytest
 import torch
 from conftest import tiny_config
 
-from telepathy.atomic import atomic_write_npz
-from telepathy.checkpoint import save_checkpoint
 from telepathy.cli import main
 from telepathy.data import get_dataset, load_examples
 from telepathy.framing import Framing
 from telepathy.inspect_bridge import Inspection, inspect_bridge, inspection_arrays
-from telepathy.latency_summary import summarise_trials
-from telepathy.merge import COLUMNS
+from telepathy.latency.summary import summarise_trials
+from telepathy.models.pair import build_bridge, sender_states
 from telepathy.report import figures
 from telepathy.report.figure_command import load_latency_records, save_figure
 from telepathy.report.inspect_figures import tsne_perplexity
-from telepathy.runtime import build_bridge, sender_states
+from telepathy.results.atomic import atomic_write_npz
+from telepathy.results.checkpoint import save_checkpoint
+from telepathy.results.merge import COLUMNS
 from telepathy.train import final_bridge_state
 
 Z95 = 1.959963984540054  # the 97.5th percentile of the standard normal

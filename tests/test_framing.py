@@ -6,8 +6,8 @@ import pytest
 import torch
 from conftest import tiny_config
 
-from telepathy.config import resolve_run_config
 from telepathy.data import Example, get_dataset
+from telepathy.experiment.config import resolve_run_config
 from telepathy.framing import Framing
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from telepathy.grid import GridError, expand_grid
+from telepathy.grid.expand import GridError, expand_grid
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = yaml.safe_load((REPO / "config.yaml").read_text())

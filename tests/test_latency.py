@@ -11,25 +11,25 @@ from pathlib import Path
 import pytest
 import torch
 
-from telepathy import timing
 from telepathy.bridge import BRIDGE_CLASSES, count_parameters
-from telepathy.checkpoint import save_checkpoint
 from telepathy.cli import main
-from telepathy.config import BRIDGE_ARCHITECTURES
 from telepathy.data import get_dataset, load_examples
+from telepathy.experiment.config import BRIDGE_ARCHITECTURES
 from telepathy.framing import Framing
-from telepathy.latency import (
+from telepathy.latency.harness import (
     PHASES,
     BenchSettings,
     LatencyHarness,
     greedy_decode,
     left_pad,
     run_benchmark,
+    timing,
 )
-from telepathy.latency_record import validate_latency
-from telepathy.latency_summary import describe, speed_ratios, without_decode
-from telepathy.runtime import build_bridge
-from telepathy.timing import MemoryProbe, PhaseTimer
+from telepathy.latency.summary import describe, speed_ratios, without_decode
+from telepathy.latency.timing import MemoryProbe, PhaseTimer
+from telepathy.models.pair import build_bridge
+from telepathy.results.checkpoint import save_checkpoint
+from telepathy.results.latency_record import validate_latency
 from tests.conftest import tiny_config
 
 DECODE, RELAY = 3, 4
@@ -260,8 +260,8 @@ def no_model_loads(monkeypatch):
     def refuse(*_args, **_kwargs):
         raise AssertionError("a model was loaded before the arguments were checked")
 
-    monkeypatch.setattr("telepathy.runtime.load_pair", refuse)
-    monkeypatch.setattr("telepathy.random_models.load_random_pair", refuse)
+    monkeypatch.setattr("telepathy.models.pair.load_pair", refuse)
+    monkeypatch.setattr("telepathy.models.random_weights.load_random_pair", refuse)
 
 
 @pytest.fixture(scope="module")
@@ -312,7 +312,7 @@ def test_validation_rejects_phases_that_do_not_add_up(random_run):
 
 
 def test_random_weights_needs_no_checkpoint_or_real_weights(model_cache, tmp_path, monkeypatch):
-    monkeypatch.setattr("telepathy.runtime.load_pair", pytest.fail)  # never the real loader
+    monkeypatch.setattr("telepathy.models.pair.load_pair", pytest.fail)  # never the real loader
     out = tmp_path / "latency.json"
     args = ["--random-weights", "--protocol", "corrected", "--dataset", "synth_sentiment"]
     argv = benchmark_args(out, model_cache, *args)
@@ -430,8 +430,8 @@ def test_paper_pair_configs_give_the_published_sizes_without_the_hub(model_cache
     """The paper's models build from recorded config values on the meta device (no download)."""
     from transformers import AutoModelForCausalLM
 
-    from telepathy.pairs import get_pair
-    from telepathy.random_models import FoldedTokenizer, _config_and_tokenizer
+    from telepathy.experiment.pairs import get_pair
+    from telepathy.models.random_weights import FoldedTokenizer, _config_and_tokenizer
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(model_cache / "empty-hf-home"))
@@ -450,7 +450,7 @@ def test_paper_pair_configs_give_the_published_sizes_without_the_hub(model_cache
 
 
 def test_folded_tokenizer_folds_ids_into_a_small_vocabulary(tiny_pair):
-    from telepathy.random_models import FoldedTokenizer
+    from telepathy.models.random_weights import FoldedTokenizer
 
     folded = FoldedTokenizer(tiny_pair.receiver.tokenizer, 1000)
     single = folded("tokenizers fold ids", add_special_tokens=False).input_ids

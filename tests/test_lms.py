@@ -10,11 +10,11 @@ import time
 import pytest
 import torch
 
-from telepathy import lms
-from telepathy.checkpoint import CheckpointError, check_matches
-from telepathy.lms import ModelLoadError, load_lm
-from telepathy.pairs import PAIRS, scale_layer
-from telepathy.runtime import embedding_median_rms, load_pair
+from telepathy.experiment.pairs import PAIRS, scale_layer
+from telepathy.models import lms
+from telepathy.models.lms import ModelLoadError, load_lm
+from telepathy.models.pair import embedding_median_rms, load_pair
+from telepathy.results.checkpoint import CheckpointError, check_matches
 
 
 def test_tiny_pair_loads_frozen_in_well_under_a_second(model_cache):
@@ -88,7 +88,8 @@ def _load_paper_sender_offline(tmp_path, token: str | None) -> subprocess.Comple
     if token is not None:
         env["HF_TOKEN"] = token
     code = (
-        "import torch; from telepathy.lms import load_lm; from telepathy.pairs import PAIRS\n"
+        "import torch; from telepathy.models.lms import load_lm\n"
+        "from telepathy.experiment.pairs import PAIRS\n"
         "load_lm(PAIRS['paper'].sender, device=torch.device('cpu'), pair_name='paper')"
     )
     return subprocess.run(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from telepathy.merge import (
+from telepathy.results.merge import (
     ExpectedBaseline,
     ExpectedRun,
     baseline_row,
@@ -82,8 +82,8 @@ def test_merge_runs_cli_names_the_missing_run(tmp_path):
 
 def test_run_ids_differ_across_architectures():
     """The ablation's linear, MLP and Perceiver runs once shared one id (issue: first contact)."""
-    from telepathy.config import resolve_run_config
-    from telepathy.records import run_id
+    from telepathy.experiment.config import resolve_run_config
+    from telepathy.results.run_record import run_id
 
     ids = {
         run_id(

@@ -20,8 +20,8 @@ import torch
 from conftest import network_attempts, network_blocked_env
 from hubstub import HubStub
 
-from telepathy.lms import tokenizer_dir
-from telepathy.pairs import PAIRS
+from telepathy.experiment.pairs import PAIRS
+from telepathy.models.lms import tokenizer_dir
 
 SKIPPED = {  # what a layout holds that prepare-models must not download
     "meta-llama/Llama-3.1-8B-Instruct": (
@@ -119,7 +119,7 @@ def test_prepare_models_fetches_the_paper_pair_and_jobs_load_it_offline(paper_hu
     # A job: the hub's offline flags, no hub at all (HF_ENDPOINT unset), the network blocked;
     # it loads both models from the folders the manifest records.
     code = (
-        "import torch, json; from telepathy.runtime import load_pair\n"
+        "import torch, json; from telepathy.models.pair import load_pair\n"
         f"pair = load_pair('paper', torch.device('cpu'), models={str(manifest)!r})\n"
         "print(json.dumps([pair.identity(), pair.sender.n_layers, pair.receiver.n_layers]))"
     )

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from telepathy.plan import parse_dry_run, summarise
+from snakemake_executor_plugin_submitit.plan import parse_dry_run, summarise
 
 REPO = Path(__file__).resolve().parents[1]
 

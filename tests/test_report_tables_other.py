@@ -9,8 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from telepathy.accounting import parse_sacct, summarise_usage
-from telepathy.merge import COLUMNS, ExpectedBaseline, ExpectedRun
+from snakemake_executor_plugin_submitit.accounting import parse_sacct, summarise_usage
 from telepathy.report.ablation_tables import ablation_tables
 from telepathy.report.commands import compile_pdf
 from telepathy.report.comparison_table import paper_comparison
@@ -26,6 +25,7 @@ from telepathy.report.paper_numbers import (
 )
 from telepathy.report.runs import load_runs
 from telepathy.report.table import Cell, Table, document, to_text, write_table
+from telepathy.results.merge import COLUMNS, ExpectedBaseline, ExpectedRun
 
 METHOD_MD = Path("/work/shared/reference/method.md")
 Z95 = 1.959963984540054  # Phi^-1(0.975)
@@ -116,7 +116,7 @@ def cell_of(table: Table, column: str, *key: str) -> Cell:
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
-    """The Wilson score interval written out (method.md §7.1), independent of telepathy.stats."""
+    """The Wilson score interval written out (method.md §7.1), independent of report.stats."""
     p = k / n
     denom = 1 + Z95**2 / n
     centre = (p + Z95**2 / (2 * n)) / denom
@@ -379,9 +379,9 @@ def test_ablation_block_with_a_missing_cell_is_never_bold(tmp_path):
 
 def latency_record(weights: str, batch_sizes=(1, 4)) -> dict:
     """A latency.v1 record built with the project's own row builders, then validated."""
-    from telepathy.latency import PHASES, BenchSettings, Measurement
-    from telepathy.latency_record import result_rows, settings_block, validate_latency
-    from telepathy.latency_summary import speed_ratios, summarise_trials
+    from telepathy.latency.harness import PHASES, BenchSettings, Measurement
+    from telepathy.latency.summary import speed_ratios, summarise_trials
+    from telepathy.results.latency_record import result_rows, settings_block, validate_latency
 
     totals = {"bridge": (10.0, 12.0, 11.0), "text_relay": (100.0, 120.0, 110.0),
               "direct_text": (20.0, 22.0, 21.0)}  # fmt: skip

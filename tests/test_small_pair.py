@@ -10,11 +10,11 @@ import time
 import pytest
 import torch
 
-from telepathy.config import resolve_run_config
 from telepathy.data import Example, get_dataset
+from telepathy.experiment.config import resolve_run_config
 from telepathy.framing import Framing
-from telepathy.lms import load_lm
-from telepathy.runtime import build_bridge, embedding_median_rms, load_pair, sender_states
+from telepathy.models.lms import load_lm
+from telepathy.models.pair import build_bridge, embedding_median_rms, load_pair, sender_states
 
 
 @pytest.fixture(scope="module")

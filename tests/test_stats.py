@@ -1,4 +1,4 @@
-"""Tests for telepathy.stats against hand-computed and published reference values."""
+"""Tests for telepathy.report.stats against hand-computed and published reference values."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from telepathy.stats import (
+from telepathy.report.stats import (
     McNemarResult,
     bonferroni,
     bootstrap_ci,

@@ -10,11 +10,11 @@ import pytest
 import torch
 from conftest import tiny_config
 
-from telepathy.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from telepathy.config import BRIDGE_ARCHITECTURES, RunConfig
 from telepathy.data import get_dataset, load_examples
+from telepathy.experiment.config import BRIDGE_ARCHITECTURES, RunConfig
 from telepathy.framing import Framing
-from telepathy.runtime import build_bridge, sender_states
+from telepathy.models.pair import build_bridge, sender_states
+from telepathy.results.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from telepathy.train import (
     BatchSchedule,
     TrainingInterrupted,

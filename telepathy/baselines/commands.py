@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from telepathy.commands import _data_snapshot, _load_eval, _load_train, _resolve, _setup_torch
+from telepathy.cli.commands import _data_snapshot, _load_eval, _load_train, _resolve, _setup_torch
 from telepathy.parsing import PARSER_DESCRIPTION
 
 log = logging.getLogger("telepathy")
@@ -114,7 +114,7 @@ def _setup(cfg, args: argparse.Namespace, roles: tuple[str, ...], *, with_train:
     Returns (data snapshot, train_examples or None, eval_examples, eval_desc, pair, framing).
     """
     from telepathy.framing import Framing
-    from telepathy.runtime import load_pair
+    from telepathy.models.pair import load_pair
 
     data = _data_snapshot(args, cfg.dataset)
     device = _setup_torch(args)
@@ -150,8 +150,8 @@ def _write_eval_record(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from telepathy.data.snapshot import data_provenance
-    from telepathy.records import build_record, write_record
     from telepathy.results.provenance import utc_now
+    from telepathy.results.run_record import build_record, write_record
     from telepathy.results.validate import ids_digest
 
     ids = [s["id"] for s in report.samples]
@@ -306,8 +306,8 @@ def cmd_train_baseline(args: argparse.Namespace) -> int:
 
 def cmd_eval_noise(args: argparse.Namespace) -> int:
     from telepathy.baselines.noise import evaluate_noise
+    from telepathy.models.pair import embedding_median_rms
     from telepathy.results.provenance import utc_now
-    from telepathy.runtime import embedding_median_rms
 
     started_at, clock = utc_now(), time.perf_counter()
     cfg = _resolve(args)
@@ -366,7 +366,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         run_probe,
     )
     from telepathy.data import get_dataset
-    from telepathy.pairs import get_pair
+    from telepathy.experiment.pairs import get_pair
     from telepathy.results.provenance import utc_now
 
     started_at, clock = utc_now(), time.perf_counter()

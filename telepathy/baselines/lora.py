@@ -29,13 +29,13 @@ from telepathy.baselines.receiver_inputs import (
     evaluate_generator,
     receiver_batch,
 )
-from telepathy.config import RunConfig
 from telepathy.data import Example
 from telepathy.evaluate import EvalReport, generate_from_embeds
+from telepathy.experiment.config import RunConfig
 from telepathy.framing import Framing
 from telepathy.losses import next_token_loss
+from telepathy.models.pair import LoadedPair
 from telepathy.rng import seed_everything
-from telepathy.runtime import LoadedPair
 from telepathy.train import LoopOutcome, Schedule, Trainee, run_training
 
 LORA_SCHEDULES = ("method", "bridge")

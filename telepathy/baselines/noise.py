@@ -19,7 +19,7 @@ from telepathy.bridge import unit_rms
 from telepathy.data import Example
 from telepathy.evaluate import EvalReport, generate_from_embeds
 from telepathy.framing import Framing
-from telepathy.runtime import LoadedPair
+from telepathy.models.pair import LoadedPair
 
 
 def item_noise_seed(seed: int, uid: str) -> int:

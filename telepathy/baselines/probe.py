@@ -27,9 +27,9 @@ from tqdm import tqdm
 
 from telepathy.data import Example
 from telepathy.evaluate import EvalReport, score_outputs
+from telepathy.experiment.pairs import scale_layer
 from telepathy.framing import Framing
-from telepathy.lms import LoadedLM
-from telepathy.pairs import scale_layer
+from telepathy.models.lms import LoadedLM
 
 REFERENCE_LAYERS = (16, 17, 20, 24, 28, 31)  # hidden_states indices for a 32-block sender
 TRAIN_FIRST_N = 5000

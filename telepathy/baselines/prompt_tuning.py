@@ -34,13 +34,13 @@ from telepathy.baselines.receiver_inputs import (
     receiver_batch,
 )
 from telepathy.bridge import unit_rms
-from telepathy.config import RunConfig
 from telepathy.data import Example
 from telepathy.evaluate import EvalReport, generate_from_embeds
+from telepathy.experiment.config import RunConfig
 from telepathy.framing import Framing
 from telepathy.losses import next_token_loss
+from telepathy.models.pair import LoadedPair, bridge_dtype, embedding_median_rms
 from telepathy.rng import seed_everything
-from telepathy.runtime import LoadedPair, bridge_dtype, embedding_median_rms
 from telepathy.train import LoopOutcome, Schedule, Trainee, run_training, soft_token_answer_loss
 
 log = logging.getLogger(__name__)

@@ -33,10 +33,10 @@ from telepathy.baselines.prompting_record import build_prompting_record, prompti
 from telepathy.data import DatasetSpec, DataSnapshot, Example, get_dataset, load_examples
 from telepathy.data.snapshot import data_provenance
 from telepathy.evaluate import score_predictions
-from telepathy.lms import LoadedLM, load_lm, read_models_manifest
-from telepathy.pairs import get_pair
-from telepathy.records import log_eval_summary, write_record
+from telepathy.experiment.pairs import get_pair
+from telepathy.models.lms import LoadedLM, load_lm, read_models_manifest
 from telepathy.results.provenance import utc_now
+from telepathy.results.run_record import log_eval_summary, write_record
 
 log = logging.getLogger("telepathy")
 

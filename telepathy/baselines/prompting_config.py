@@ -12,8 +12,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from telepathy.config import OVERRIDABLE, ConfigError, _coerce, resolve_run_config
 from telepathy.data import get_dataset
+from telepathy.experiment.config import OVERRIDABLE, ConfigError, _coerce, resolve_run_config
 from telepathy.results.provenance import config_digest
 
 

@@ -17,12 +17,12 @@ from telepathy.baselines.prompt_templates import describe_prompts, task_prompts
 from telepathy.baselines.prompting_config import PromptingConfig
 from telepathy.bridge import count_parameters
 from telepathy.data import DatasetSpec, Example
-from telepathy.lms import LoadedLM
-from telepathy.pairs import get_pair
+from telepathy.experiment.pairs import get_pair
+from telepathy.models.lms import LoadedLM
 from telepathy.parsing import PARSER_DESCRIPTION
-from telepathy.records import device_name
 from telepathy.results.identity import result_id, run_id
 from telepathy.results.provenance import collect_provenance
+from telepathy.results.run_record import device_name
 from telepathy.results.validate import SCHEMA_VERSION, ids_digest
 
 

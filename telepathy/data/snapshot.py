@@ -433,7 +433,7 @@ def write_snapshot(
     """Write `spec`'s snapshot into `folder` (or the folder of a snapshot.json path) from the
     hub, or from `local` copies; return its manifest. The manifest goes last, so a killed run
     leaves no snapshot that looks whole."""
-    from telepathy.atomic import atomic_write_json
+    from telepathy.results.atomic import atomic_write_json
     from telepathy.results.provenance import package_versions, utc_now
 
     folder = snapshot_folder(folder)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from telepathy import stats
+from telepathy.report import stats
 from telepathy.report.labels import DATASET_NAMES
 from telepathy.report.runs import (
     CI_CAPTION,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from telepathy import stats
 from telepathy.data.registry import get_dataset
+from telepathy.report import stats
 from telepathy.report.baseline_table import table3_baselines
 from telepathy.report.cells import (
     GRID_NOTE,

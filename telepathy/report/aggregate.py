@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from telepathy.atomic import atomic_write_text
 from telepathy.report.runs import load_runs
+from telepathy.results.atomic import atomic_write_text
 
 log = logging.getLogger("telepathy")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from telepathy import stats
+from telepathy.report import stats
 from telepathy.report.cells import (
     GRID_NOTE,
     SINGLE_RUN_NOTE,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from telepathy.data.registry import get_dataset
-from telepathy.grid import BridgeRun, Grid
+from telepathy.grid.expand import BridgeRun, Grid
 
 REASONING_TASK_TYPES = ("multiple_choice", "numeric", "passkey")
 ABLATION_TABLES = {

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from telepathy import stats
 from telepathy.data.registry import get_dataset
+from telepathy.report import stats
 from telepathy.report.labels import (
     bridge_name,
     dataset_name,

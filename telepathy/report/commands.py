@@ -154,8 +154,8 @@ def compile_pdf(document: Path, pdf: Path) -> None:
 
 
 def cmd_compile_tables(args: argparse.Namespace) -> int:
-    from telepathy.atomic import atomic_write_text
     from telepathy.report.table import document
+    from telepathy.results.atomic import atomic_write_text
 
     if not args.tables and args.pdf is None:
         raise ValueError("compile-tables needs tables to write a document, or --pdf to compile")

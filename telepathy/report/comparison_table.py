@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from telepathy import stats
 from telepathy.data import get_dataset
+from telepathy.report import stats
 from telepathy.report.labels import DATASET_NAMES
 from telepathy.report.paper_numbers import PaperNumber, numbers_for
 from telepathy.report.runs import STD_CAPTION, Summary, in_study, missing_note, pm, summarise

@@ -23,8 +23,8 @@ FIGURE_INPUTS = {
 
 def save_figure(fig: Any, pdf: Path, png: Path) -> None:
     """Write `fig` as PDF (paper) and PNG (HTML report), each via a temp file and a rename."""
-    from telepathy.atomic import atomic_write_with
     from telepathy.report.figure_style import style
+    from telepathy.results.atomic import atomic_write_with
 
     with style():  # savefig reads rc settings (font embedding, dpi, bbox) when it writes
         for path, fmt in ((pdf, "pdf"), (png, "png")):
@@ -33,7 +33,7 @@ def save_figure(fig: Any, pdf: Path, png: Path) -> None:
 
 def load_latency_records(paths: list[Path]) -> list[dict[str, Any]]:
     """Latency JSONs, each checked against schema latency.v1 and its consistency rules."""
-    from telepathy.latency_record import validate_latency
+    from telepathy.results.latency_record import validate_latency
 
     records = []
     for path in paths:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from telepathy.pairs import PAIRS
+from telepathy.experiment.pairs import PAIRS
 
 DATASET_ORDER = (
     "sst2",

@@ -14,8 +14,9 @@ from telepathy.report.table import MISSING, Cell, Table
 
 METHODS = ("bridge", "text_relay", "direct_text")  # train_step is not an inference method
 METHOD_NAMES = {"bridge": "Bridge", "text_relay": "Text relay", "direct_text": "Direct text"}
-# Table columns -> the phases (telepathy.latency.PHASES) they hold; the sender's forward pass is
-# `sender_encode` for the bridge and `sender_prefill` for the relay's summary prompt.
+# Table columns -> the phases (telepathy.latency.harness.PHASES) they hold; the sender's
+# forward pass is `sender_encode` for the bridge and `sender_prefill` for the relay's
+# summary prompt.
 PHASE_COLUMNS = (
     ("Tokenize", ("tokenize",)),
     ("Sender fwd", ("sender_encode", "sender_prefill")),

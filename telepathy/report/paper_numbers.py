@@ -68,7 +68,7 @@ class PaperLatency:
     """One latency the paper printed (ms) with its phases where given (method.md §6, §10)."""
 
     preset: str
-    method: str  # bridge | text_relay | direct_text (telepathy.latency names)
+    method: str  # bridge | text_relay | direct_text (telepathy.latency.harness names)
     total_ms: float
     source: str
     phases_ms: tuple[tuple[str, float], ...] = ()

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from telepathy import stats
-from telepathy.merge import COLUMNS
+from telepathy.report import stats
+from telepathy.results.merge import COLUMNS
 
 # One convention for every table: the sample std (ddof = 1); the original mixed 0 and 1
 # (method.md §7.1). Captions say so through STD_CAPTION.

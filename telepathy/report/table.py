@@ -197,7 +197,7 @@ def to_text(table: Table) -> str:
 
 def write_table(table: Table, directory: Path) -> list[Path]:
     """Write `<name>.tex`, `.txt` and `.html` atomically (the .tex last: rules declare it)."""
-    from telepathy.atomic import atomic_write_text
+    from telepathy.results.atomic import atomic_write_text
 
     return [
         atomic_write_text(directory / f"{table.name}.txt", to_text(table)),

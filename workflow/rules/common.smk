@@ -1,12 +1,12 @@
 # Validation, the grid, and every input/param function the rules use (the only .smk with def).
-# The grid itself (which runs, ablations, baselines and benchmarks) is telepathy.grid's job.
+# The grid itself (which runs, ablations, baselines and benchmarks) is telepathy.grid.expand's job.
 import math
 import os
 import re
 
 from snakemake.utils import validate
 
-from telepathy.grid import (
+from telepathy.grid.expand import (
     BASELINE_METHODS,
     BASELINE_WILDCARDS,
     LATENCY_WILDCARDS,

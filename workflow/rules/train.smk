@@ -1,5 +1,5 @@
 # One bridge per (pair, dataset, architecture, soft tokens, source layer, seed): the main runs
-# and every ablation point (telepathy.grid shares the runs the two have in common).
+# and every ablation point (telepathy.grid.expand shares the runs the two have in common).
 
 
 rule train_bridge:

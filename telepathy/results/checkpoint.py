@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from telepathy.atomic import atomic_torch_save
-from telepathy.config import RunConfig, with_later_settings
+from telepathy.experiment.config import RunConfig, with_later_settings
+from telepathy.results.atomic import atomic_torch_save
 
 FORMAT_VERSION = 1
 

@@ -14,9 +14,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from telepathy.atomic import atomic_write_json
-from telepathy.latency import SUMMARY_TEMPLATE, BenchSettings, Measurement
-from telepathy.latency_summary import describe
+from telepathy.latency.harness import SUMMARY_TEMPLATE, BenchSettings, Measurement
+from telepathy.latency.summary import describe
+from telepathy.results.atomic import atomic_write_json
 
 SCHEMA_FILE = "latency.v1.schema.json"
 TRANSMITTED_UNITS = {

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from telepathy import commands
+from telepathy.cli import commands
 
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: try again (resume)
 
@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.cmd_validate_results)
 
     # --- benchmark-latency (body and options in telepathy/latency_command.py) ---
-    from telepathy import latency_command
+    from telepathy.cli import latency as latency_command
 
     latency_command.add_parser(sub, add_runtime=_add_runtime)
     # --- end benchmark-latency ---

@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 
 from telepathy.bridge import Bridge, BridgeShape, make_bridge
-from telepathy.config import RunConfig
-from telepathy.lms import LoadedLM, load_lm, read_models_manifest
-from telepathy.pairs import PairSpec, get_pair
+from telepathy.experiment.config import RunConfig
+from telepathy.experiment.pairs import PairSpec, get_pair
+from telepathy.models.lms import LoadedLM, load_lm, read_models_manifest
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from telepathy.data import get_dataset
-from telepathy.pairs import get_pair, scale_layer
-from telepathy.protocols import dataset_settings, get_protocol
+from telepathy.experiment.pairs import get_pair, scale_layer
+from telepathy.experiment.protocols import dataset_settings, get_protocol
 from telepathy.results.provenance import config_digest
 
 BRIDGE_DTYPES = ("auto", "float32", "bfloat16")

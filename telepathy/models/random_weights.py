@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-from telepathy.lms import (
+from telepathy.experiment.pairs import SMOLLM2, ModelSpec, get_pair
+from telepathy.models.lms import (
     MANIFEST_NAME,
     LoadedLM,
     ModelLoadError,
@@ -28,8 +29,7 @@ from telepathy.lms import (
     lm_dtype,
     load_lm,
 )
-from telepathy.pairs import SMOLLM2, ModelSpec, get_pair
-from telepathy.runtime import LoadedPair
+from telepathy.models.pair import LoadedPair
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _resolve(args: argparse.Namespace):
-    from telepathy.config import resolve_run_config
+    from telepathy.experiment.config import resolve_run_config
 
     return resolve_run_config(
         protocol=args.protocol,
@@ -68,7 +68,7 @@ def _data_snapshot(args: argparse.Namespace, dataset: str):
 def _setup_torch(args: argparse.Namespace):
     import torch
 
-    from telepathy.lms import pick_device
+    from telepathy.models.lms import pick_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -103,7 +103,7 @@ def _setup_run(cfg, args: argparse.Namespace, *, stage: str):
     loaded pair and the one Framing object (for `stage` "train" or "eval"). Returns
     (data, eval_examples, eval_desc, pair, framing)."""
     from telepathy.framing import Framing
-    from telepathy.runtime import load_pair
+    from telepathy.models.pair import load_pair
 
     data = _data_snapshot(args, cfg.dataset)
     device = _setup_torch(args)
@@ -118,8 +118,8 @@ def _setup_run(cfg, args: argparse.Namespace, *, stage: str):
 
 def cmd_list(args: argparse.Namespace) -> int:
     from telepathy.data import DATASETS
-    from telepathy.pairs import PAIRS
-    from telepathy.protocols import PROTOCOLS
+    from telepathy.experiment.pairs import PAIRS
+    from telepathy.experiment.protocols import PROTOCOLS
 
     listing = {
         "pairs": {n: p.description for n, p in PAIRS.items()},
@@ -131,7 +131,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_resolve_config(args: argparse.Namespace) -> int:
-    from telepathy.atomic import atomic_write_json
+    from telepathy.results.atomic import atomic_write_json
 
     cfg = _resolve(args)
     payload = {**cfg.to_dict(), "config_sha256": cfg.digest()}
@@ -143,9 +143,9 @@ def cmd_resolve_config(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare_models(args: argparse.Namespace) -> int:
-    from telepathy.atomic import atomic_write_json
-    from telepathy.lms import default_cache_root, prepare_model
-    from telepathy.pairs import get_pair
+    from telepathy.experiment.pairs import get_pair
+    from telepathy.models.lms import default_cache_root, prepare_model
+    from telepathy.results.atomic import atomic_write_json
 
     pair = get_pair(args.pair)
     cache_root = args.cache_dir or default_cache_root()
@@ -159,10 +159,10 @@ def cmd_prepare_models(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from telepathy.checkpoint import save_checkpoint
     from telepathy.data.snapshot import data_provenance
-    from telepathy.records import build_record, write_record
+    from telepathy.results.checkpoint import save_checkpoint
     from telepathy.results.provenance import utc_now
+    from telepathy.results.run_record import build_record, write_record
     from telepathy.train import final_bridge_state, train_bridge
 
     started_at, clock = utc_now(), time.perf_counter()
@@ -250,9 +250,9 @@ class TrainedBridgeRun:
 def load_trained_bridge(args: argparse.Namespace) -> TrainedBridgeRun:
     """What `eval` and `inspect-bridge` share: read --bridge, check it against --pair, load the
     pair and the recorded eval list, and rebuild the bridge from the file's own config."""
-    from telepathy.checkpoint import CheckpointError, check_matches, load_checkpoint
-    from telepathy.config import RunConfig
-    from telepathy.runtime import build_bridge
+    from telepathy.experiment.config import RunConfig
+    from telepathy.models.pair import build_bridge
+    from telepathy.results.checkpoint import CheckpointError, check_matches, load_checkpoint
 
     state = load_checkpoint(args.bridge)
     if state.get("kind") != "bridge":
@@ -274,8 +274,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from telepathy.data.snapshot import data_provenance
     from telepathy.evaluate import evaluate_examples
     from telepathy.parsing import PARSER_DESCRIPTION
-    from telepathy.records import build_record, log_eval_summary, write_record
     from telepathy.results.provenance import utc_now
+    from telepathy.results.run_record import build_record, log_eval_summary, write_record
     from telepathy.results.validate import ids_digest
 
     started_at, clock = utc_now(), time.perf_counter()
@@ -361,8 +361,8 @@ def cmd_prepare_data(args: argparse.Namespace) -> int:
 def cmd_merge_runs(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from telepathy.atomic import atomic_write_text
-    from telepathy.merge import (
+    from telepathy.results.atomic import atomic_write_text
+    from telepathy.results.merge import (
         COLUMNS,
         baseline_row,
         check_identities,
@@ -412,8 +412,8 @@ def cmd_merge_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from telepathy.atomic import atomic_write_json
-    from telepathy.plan import format_plan, plan_from_dry_run, run_dry_run
+    from snakemake_executor_plugin_submitit.plan import format_plan, plan_from_dry_run, run_dry_run
+    from telepathy.results.atomic import atomic_write_json
 
     text = args.dry_run_log.read_text() if args.dry_run_log else run_dry_run(args.snakemake_args)
     plan = plan_from_dry_run(text)
@@ -424,14 +424,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_gpu_usage(args: argparse.Namespace) -> int:
-    from telepathy.accounting import (
+    from snakemake_executor_plugin_submitit.accounting import (
         format_usage,
         parse_sacct,
         read_submissions,
         run_sacct,
         summarise_usage,
     )
-    from telepathy.atomic import atomic_write_json, atomic_write_text
+    from telepathy.results.atomic import atomic_write_json, atomic_write_text
 
     if (args.job_ids and args.sacct_output) or not (
         args.job_ids or args.sacct_output or args.submissions

@@ -8,14 +8,14 @@ from typing import Any
 
 import torch
 
-from telepathy.atomic import atomic_write_json
 from telepathy.bridge import count_parameters
-from telepathy.config import RunConfig
+from telepathy.experiment.config import RunConfig
+from telepathy.models.pair import LoadedPair
+from telepathy.results.atomic import atomic_write_json
 from telepathy.results.identity import result_id
 from telepathy.results.identity import run_id as identity_run_id
 from telepathy.results.provenance import collect_provenance
 from telepathy.results.validate import SCHEMA_VERSION, validate_result
-from telepathy.runtime import LoadedPair
 
 
 class InvalidResultError(RuntimeError):

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from telepathy.pairs import ModelSpec
+from telepathy.experiment.pairs import ModelSpec
 from telepathy.results.provenance import file_sha256
 
 log = logging.getLogger(__name__)
@@ -244,7 +244,7 @@ def _convert_gguf(spec: ModelSpec, cache_root: Path) -> dict[str, Any]:
 def _prepare_tokenizer_only(spec: ModelSpec, cache_root: Path) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
-    from telepathy.pairs import GEMMA3, SMOLLM2
+    from telepathy.experiment.pairs import GEMMA3, SMOLLM2
 
     source = {SMOLLM2.key: SMOLLM2, GEMMA3.key: GEMMA3}[spec.tokenizer_from]
     converted = converted_dir(source, cache_root)

@@ -105,7 +105,7 @@ def _int_list(text: str, name: str, problems: list[str]) -> tuple[int, ...]:
 
 def check_settings(args: argparse.Namespace):
     """BenchSettings from the arguments, or LatencyArgumentError listing every bad value."""
-    from telepathy.latency import METHODS, BenchSettings
+    from telepathy.latency.harness import METHODS, BenchSettings
 
     problems: list[str] = []
     batch_sizes = _int_list(args.batch_sizes, "--batch-sizes", problems)
@@ -145,9 +145,9 @@ def check_settings(args: argparse.Namespace):
 
 def resolve_weights(args: argparse.Namespace) -> tuple[Any, dict[str, Any] | None]:
     """(RunConfig, checkpoint state or None) before any model loads; errors name the value."""
-    from telepathy.checkpoint import CheckpointError, load_checkpoint
-    from telepathy.commands import _overrides
-    from telepathy.config import RunConfig, resolve_run_config
+    from telepathy.cli.commands import _overrides
+    from telepathy.experiment.config import RunConfig, resolve_run_config
+    from telepathy.results.checkpoint import CheckpointError, load_checkpoint
 
     if args.random_weights:
         missing = [f"--{n}" for n in ("protocol", "dataset") if getattr(args, n) is None]
@@ -198,10 +198,10 @@ def resolve_weights(args: argparse.Namespace) -> tuple[Any, dict[str, Any] | Non
 
 def load_pair_and_bridge(cfg: Any, state: dict[str, Any] | None, args: argparse.Namespace, device):
     """The pair and bridge to time, plus the record's `mode` block saying which weights they are."""
-    from telepathy.checkpoint import check_matches
-    from telepathy.random_models import load_random_pair
+    from telepathy.models.pair import build_bridge, embedding_median_rms, load_pair
+    from telepathy.models.random_weights import load_random_pair
+    from telepathy.results.checkpoint import check_matches
     from telepathy.results.provenance import file_sha256
-    from telepathy.runtime import build_bridge, embedding_median_rms, load_pair
 
     if state is None:
         pair, sources = load_random_pair(cfg.pair, device, args.cache_dir)
@@ -240,23 +240,23 @@ def cmd_benchmark_latency(args: argparse.Namespace) -> int:
     """Check everything, load the pair (or build it random), time every method, write JSON."""
     import torch
 
-    from telepathy.commands import _data_snapshot, _load_eval
+    from telepathy.cli.commands import _data_snapshot, _load_eval
     from telepathy.data.snapshot import data_provenance
     from telepathy.framing import Framing
-    from telepathy.latency import (
+    from telepathy.latency.harness import (
         PHASES,
         LatencyHarness,
         method_weight_bytes,
         run_benchmark,
     )
-    from telepathy.latency_record import result_rows, settings_block, write_latency
-    from telepathy.latency_summary import speed_ratios, summarise_trials
-    from telepathy.lms import lm_dtype, pick_device
-    from telepathy.records import device_name, parameter_counts
+    from telepathy.latency.summary import speed_ratios, summarise_trials
+    from telepathy.latency.timing import MemoryProbe
+    from telepathy.models.lms import lm_dtype, pick_device
+    from telepathy.models.pair import bridge_dtype
+    from telepathy.results.latency_record import result_rows, settings_block, write_latency
     from telepathy.results.provenance import collect_provenance, utc_now
+    from telepathy.results.run_record import device_name, parameter_counts
     from telepathy.rng import seed_everything
-    from telepathy.runtime import bridge_dtype
-    from telepathy.timing import MemoryProbe
 
     started_at, clock = utc_now(), time.perf_counter()
     settings = check_settings(args)

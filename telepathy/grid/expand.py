@@ -17,9 +17,9 @@ from typing import Any
 
 from telepathy.baselines.prompting_config import METHODS as PROMPTING_METHODS
 from telepathy.baselines.prompting_config import resolve_prompting_config
-from telepathy.config import RunConfig, resolve_run_config
 from telepathy.data import get_dataset
-from telepathy.pairs import get_pair, scale_layer
+from telepathy.experiment.config import RunConfig, resolve_run_config
+from telepathy.experiment.pairs import get_pair, scale_layer
 
 # Keys of a grid entry that are run settings (passed to `telepathy train --set`).
 SETTING_KEYS = ("steps", "lr", "batch_size", "grad_accum", "eval_first_n", "sender_template")

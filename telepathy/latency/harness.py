@@ -21,8 +21,8 @@ import torch
 from telepathy.bridge import Bridge
 from telepathy.data import Example
 from telepathy.framing import Framing
-from telepathy.runtime import LoadedPair, sender_states
-from telepathy.timing import MemoryProbe, PhaseTimer, module_bytes
+from telepathy.latency.timing import MemoryProbe, PhaseTimer, module_bytes
+from telepathy.models.pair import LoadedPair, sender_states
 from telepathy.train import _micro_step  # the loss of `telepathy train`, not a copy of it
 
 PHASES: dict[str, tuple[str, ...]] = {

@@ -28,10 +28,10 @@ from telepathy.report.accuracy_tables import (
     table3_baselines,
 )
 from telepathy.report.commands import compile_pdf
-from telepathy.report.runs import load_runs
 from telepathy.report.table import Table, cell, document, to_latex, write_table
 from telepathy.results.identity import record_run_id, result_id
 from telepathy.results.merge import COLUMNS, ExpectedBaseline, ExpectedRun, baseline_row, run_row
+from telepathy.results.merged_table import load_runs
 from telepathy.results.validate import ids_digest, validate_result
 
 FIXTURES = Path(__file__).parent / "fixtures" / "results"

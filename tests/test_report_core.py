@@ -14,11 +14,11 @@ import pytest
 import yaml
 
 from telepathy.grid.expand import expand_grid
-from telepathy.report.aggregate import combine_runs
 from telepathy.report.catalogue import products
-from telepathy.report.runs import load_runs, paired_items, summarise
+from telepathy.report.runs import paired_items, summarise
 from telepathy.report.table import Cell, Table, document, escape, to_html, to_latex, to_text
 from telepathy.results.merge import COLUMNS
+from telepathy.results.merged_table import combine_runs, load_runs
 
 REPO = Path(__file__).resolve().parents[1]
 

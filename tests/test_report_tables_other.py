@@ -23,9 +23,9 @@ from telepathy.report.paper_numbers import (
     SEEDS_B,
     numbers_for,
 )
-from telepathy.report.runs import load_runs
 from telepathy.report.table import Cell, Table, document, to_text, write_table
 from telepathy.results.merge import COLUMNS, ExpectedBaseline, ExpectedRun
+from telepathy.results.merged_table import load_runs
 
 METHOD_MD = Path("/work/shared/reference/method.md")
 Z95 = 1.959963984540054  # Phi^-1(0.975)

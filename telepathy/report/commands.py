@@ -52,7 +52,7 @@ def add_report_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_combine_runs(args: argparse.Namespace) -> int:
-    from telepathy.report.aggregate import combine_runs
+    from telepathy.results.merged_table import combine_runs
 
     combine_runs(args.inputs, args.csv, args.parquet, args.missing)
     return 0
@@ -65,7 +65,7 @@ def build_table(
     gpu_usage_path: Path | None,
 ):
     """The Table called `name`, from the files given (each builder raises on missing data)."""
-    from telepathy.report.runs import load_runs
+    from telepathy.results.merged_table import load_runs
 
     def runs():
         return load_runs(runs_paths)

@@ -47,7 +47,7 @@ def load_latency_records(paths: list[Path]) -> list[dict[str, Any]]:
 
 def _builder(name: str) -> Callable[[Any], Any]:
     from telepathy.report import figures
-    from telepathy.report.runs import load_runs
+    from telepathy.results.merged_table import load_runs
 
     def attention(paths: list[Path]) -> Any:
         if len(paths) != 1:

@@ -10,7 +10,7 @@ footnote, so a partial set of seeds is never averaged over.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,31 +19,12 @@ import numpy as np
 import pandas as pd
 
 from telepathy.report import stats
-from telepathy.results.merge import COLUMNS
 
 # One convention for every table: the sample std (ddof = 1); the original mixed 0 and 1
 # (method.md §7.1). Captions say so through STD_CAPTION.
 STD_DDOF = 1
 STD_CAPTION = "± is the std over seeds with ddof = 1"
 CI_CAPTION = "95% CI: Wilson interval of the items pooled over seeds"
-
-
-def load_runs(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Concatenate merged run tables (`telepathy merge-runs` CSVs); fail on a foreign file."""
-    frames = []
-    for path in paths:
-        frame = pd.read_csv(path, dtype={"studies": str, "slurm_job_id": str})
-        unknown = [c for c in COLUMNS if c not in frame.columns]
-        if unknown:
-            raise ValueError(f"{path}: not a merged run table; missing columns {unknown}")
-        frames.append(frame[list(COLUMNS)])
-    if not frames:
-        raise ValueError("no merged run tables given")
-    runs = pd.concat(frames, ignore_index=True)
-    duplicated = runs.loc[runs.run_id.duplicated(), "run_id"].tolist()
-    if duplicated:
-        raise ValueError(f"runs listed twice across the merged tables: {duplicated}")
-    return runs
 
 
 def in_study(runs: pd.DataFrame, study: str) -> pd.DataFrame:

@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.telepathy-installed
 
-.PHONY: install models tex test test-floors demo lint clean-demo
+.PHONY: install models tex test test-fast test-floors demo lint clean-demo
 
 install: $(STAMP)
 
@@ -40,8 +40,14 @@ tex:
 	    echo "pdflatex missing: install texlive-latex-base texlive-latex-recommended"; \
 	  fi; }
 
+# The complete suite, what CI runs (about 30 min on 2 cores).
 test: models tex
 	$(BIN)/python -m pytest
+
+# The inner loop (under 5 min on 2 cores): every test but the `slow` ones (whole workflows, the
+# real small pair, training end to end) and the SLURM cluster's.
+test-fast: models
+	$(BIN)/python -m pytest -m "not slow and not slurm"
 
 # Every lower bound in pyproject.toml is one the code ran with: a second venv with each direct
 # dependency at its floor (.ci/floors.py derives the pins from pyproject.toml; torch stays at
@@ -49,12 +55,12 @@ test: models tex
 FLOORS_VENV ?= .venv-floors
 FLOORS_BIN := $(FLOORS_VENV)/bin
 FLOORS_CACHE := $(abspath $(FLOORS_VENV))/telepathy-cache
-FLOORS_TESTS := tests/test_lms.py tests/test_small_pair.py tests/test_train.py \
-	tests/test_cli.py::test_train_then_eval_keeps_the_bridge_architecture \
-	tests/test_workflow.py::test_paper_grid_dry_run_matches_method_md \
-	tests/test_workflow.py::test_the_tiny_workflow_runs_from_snapshots_with_the_network_blocked \
-	tests/test_submitit_plugin.py tests/test_data_loading.py tests/test_data_snapshot.py \
-	tests/test_model_snapshots.py tests/test_results_schema.py tests/test_merge.py
+FLOORS_TESTS := tests/models/test_lms.py tests/models/test_pair.py tests/test_train.py \
+	tests/cli/test_commands.py::test_train_then_eval_keeps_the_bridge_architecture \
+	tests/workflow/test_workflow.py::test_paper_grid_dry_run_matches_method_md \
+	tests/workflow/test_workflow.py::test_the_tiny_workflow_runs_from_snapshots_with_the_network_blocked \
+	tests/plugin tests/data/test_loading.py tests/data/test_snapshot.py \
+	tests/models/test_prepare.py tests/results/test_validate.py tests/results/test_merge.py
 
 test-floors: install
 	$(PYTHON) -m venv $(FLOORS_VENV)
@@ -73,8 +79,12 @@ test-floors: install
 	TELEPATHY_CACHE=$(FLOORS_CACHE) PATH="$(abspath $(FLOORS_BIN)):$$PATH" \
 		$(FLOORS_BIN)/python -m pytest -p no:cacheprovider $(FLOORS_TESTS)
 
+# The Python, the workflow's formatting (snakefmt: Black inside rules) and Snakemake's own lints.
 lint: install
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow/
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --lint
 
 # The main job on the embedded default: the whole workflow with the small real pair on the
 # offline sentiment task (bridges, ablation points, every baseline, the latency benchmark),

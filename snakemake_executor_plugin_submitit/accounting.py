@@ -36,6 +36,20 @@ def job_name(rule: str, wildcards: dict[str, str]) -> str:
     return rule + ("-" + ",".join(f"{k}={v}" for k, v in wildcards.items()) if wildcards else "")
 
 
+def array_job_name(rule: str, wildcards: list[dict[str, str]]) -> str:
+    """job_name of a submission of one or more jobs of a rule: an array's tasks share one
+    name, made of the wildcards they all share."""
+    common = dict(wildcards[0])
+    for other in wildcards[1:]:
+        common = {k: v for k, v in common.items() if other.get(k) == v}
+    return job_name(safe_name(rule), common)
+
+
+def safe_name(name: str) -> str:
+    """A name for SLURM and the file system: anything but letters, digits, `_` and `.` as `_`."""
+    return "".join(c if c.isalnum() or c in "_." else "_" for c in name)
+
+
 def parse_job_name(name: str) -> tuple[str, dict[str, str]]:
     """Inverse of job_name; names not made by it come back as (name, {})."""
     rule, _, rest = name.partition("-")
@@ -104,37 +118,11 @@ def parse_sacct(text: str) -> list[Segment]:
     return segments
 
 
-def read_submissions(path) -> dict[str, dict[str, Any]]:
-    """The executor plugin's record (.snakemake/submitit/submissions.jsonl) by SLURM job id.
-
-    It names each array task's rule and wildcards (tasks of one array share a job name) and
-    what each job asked for (time limit, GPUs). A line torn by a killed driver is skipped.
-    """
-    import json
-    from pathlib import Path
-
-    records = {}
-    for line in Path(path).read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        records[record["slurm_id"]] = record
-    return records
-
-
-def summarise_usage(
-    segments: list[Segment],
-    submissions: dict[str, dict[str, Any]] | None = None,
-    plan: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Per job (all its segments), per rule and per dataset: elapsed, GPU-hours, restarts.
-
-    With the plugin's submissions, each job also carries what it asked for (time limit x
-    GPUs, once per segment: a requeued job asks again); with a `telepathy plan` JSON, each
-    rule carries the GPU-hours planned before the run.
-    """
-    submissions = submissions or {}
+def _job_totals(
+    segments: list[Segment], submissions: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Per SLURM job, every segment summed (a requeued job has several): elapsed, GPU-hours,
+    states, and with the plugin's record the GPU-hours asked for (once per segment)."""
     jobs: dict[str, dict[str, Any]] = {}
     for seg in segments:
         rule, wildcards = parse_job_name(seg.name)
@@ -170,32 +158,42 @@ def summarise_usage(
     for job in jobs.values():
         job["restarts"] = job["segments"] - 1
         job["final_state"] = job["states"][-1]
+    return jobs
 
-    def group(key: str) -> list[dict[str, Any]]:
-        totals: dict[str, dict[str, Any]] = defaultdict(
-            lambda: {
-                "jobs": 0,
-                "segments": 0,
-                "restarts": 0,
-                "elapsed_hours": 0.0,
-                "gpu_hours": 0.0,
-            }
-        )
-        for job in jobs.values():
-            name = job["rule"] if key == "rule" else job["wildcards"].get("dataset", "-")
-            row = totals[name]
-            row["jobs"] += 1
-            row["segments"] += job["segments"]
-            row["restarts"] += job["restarts"]
-            row["elapsed_hours"] += job["elapsed_s"] / 3600
-            row["gpu_hours"] += job["gpu_hours"]
-            if "requested_gpu_hours" in job:
-                row["requested_gpu_hours"] = (
-                    row.get("requested_gpu_hours", 0.0) + job["requested_gpu_hours"]
-                )
-        return [{key: name, **row} for name, row in sorted(totals.items())]
 
-    by_rule = group("rule")
+def _group(jobs: dict[str, dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """The jobs summed per rule (`key` "rule") or per dataset wildcard (`key` "dataset")."""
+    totals: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"jobs": 0, "segments": 0, "restarts": 0, "elapsed_hours": 0.0, "gpu_hours": 0.0}
+    )
+    for job in jobs.values():
+        name = job["rule"] if key == "rule" else job["wildcards"].get("dataset", "-")
+        row = totals[name]
+        row["jobs"] += 1
+        row["segments"] += job["segments"]
+        row["restarts"] += job["restarts"]
+        row["elapsed_hours"] += job["elapsed_s"] / 3600
+        row["gpu_hours"] += job["gpu_hours"]
+        if "requested_gpu_hours" in job:
+            row["requested_gpu_hours"] = (
+                row.get("requested_gpu_hours", 0.0) + job["requested_gpu_hours"]
+            )
+    return [{key: name, **row} for name, row in sorted(totals.items())]
+
+
+def summarise_usage(
+    segments: list[Segment],
+    submissions: dict[str, dict[str, Any]] | None = None,
+    plan: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Per job (all its segments), per rule and per dataset: elapsed, GPU-hours, restarts.
+
+    With the plugin's submissions (`SubmissionRegistry.by_slurm_id`), each job also carries
+    what it asked for (time limit x GPUs, once per segment: a requeued job asks again); with a
+    `telepathy plan` JSON, each rule carries the GPU-hours planned before the run.
+    """
+    jobs = _job_totals(segments, submissions or {})
+    by_rule = _group(jobs, "rule")
     if plan is not None:
         planned = {row["rule"]: row["gpu_hours"] for row in plan["rules"]}
         for row in by_rule:
@@ -203,7 +201,7 @@ def summarise_usage(
     return {
         "jobs": list(jobs.values()),
         "by_rule": by_rule,
-        "by_dataset": group("dataset"),
+        "by_dataset": _group(jobs, "dataset"),
         "gpu_hours": sum(job["gpu_hours"] for job in jobs.values()),
         "planned_gpu_hours": plan["gpu_hours"] if plan is not None else None,
     }

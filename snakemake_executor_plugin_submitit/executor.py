@@ -11,45 +11,27 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
 
 from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
 from snakemake_interface_executor_plugins.executors.remote import RemoteExecutor
 from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
-from snakemake_executor_plugin_submitit.params import SiteDefaults, slurm_parameters
+from snakemake_executor_plugin_submitit import cluster
+from snakemake_executor_plugin_submitit.accounting import safe_name
+from snakemake_executor_plugin_submitit.here import ID_PREFIX, HostJobs
+from snakemake_executor_plugin_submitit.job_results import log_tail, read_result, result_error
+from snakemake_executor_plugin_submitit.params import SiteDefaults
 from snakemake_executor_plugin_submitit.registry import Submission, SubmissionRegistry, job_key
-from snakemake_executor_plugin_submitit.states import (
-    SACCT_STATUS_FIELDS,
-    JobState,
-    Outcome,
-    classify,
-    parse_sacct_status,
-    parse_squeue_status,
-)
+from snakemake_executor_plugin_submitit.states import JobState, Outcome, classify
+from snakemake_executor_plugin_submitit.submit import Submitter, job_wildcards
 
-# sbatch answers that mean "try again", not "your request is wrong" (pitfall 7).
-_TRANSIENT = (
-    "Socket timed out",
-    "Unexpected message",
-    "Resource temporarily unavailable",
-    "Connection refused",
-    "Slurm temporarily unable",
-    "Zero Bytes were transmitted",
-)
-_SUBMIT_TRIES = 3
 _INFRASTRUCTURE = {"NODE_FAIL", "BOOT_FAIL"}  # not the job's fault: resubmitted by the plugin
-_QUERY_CHUNK = 400  # job ids per sacct call, well under argument-length limits
-_DRIVER_ENV_DROP = ("SLURM_MEM_PER_CPU", "SLURM_MEM_PER_GPU", "SLURM_MEM_PER_NODE",
-                    "SLURM_CPUS_PER_TASK", "SLURM_NTASKS", "SLURM_NPROCS", "SLURM_JOB_ID",
-                    "SLURM_JOBID", "SLURM_CPU_BIND", "SLURM_GPUS_ON_NODE")  # fmt: skip
 
 
 @dataclass
@@ -73,15 +55,15 @@ class Executor(RemoteExecutor):
         )
         self.settings = settings
         self.registry = SubmissionRegistry(self.folder / "submissions.jsonl")
+        self.submitter = Submitter(self.folder, self.run_id, self.site, self.registry, self.logger)
         self.tracked: dict[str, _Tracked] = {}  # slurm id -> what we know
         self.cancelled_by_us: set[str] = set()
         self.track_lock = threading.Lock()
         self.sacct_failures = 0
-        self.max_array_size: int | None = None
         self.previous_runs: dict[str, Submission] | None = None
         self.next_seconds_between_status_checks = settings.poll_interval
         # jobs run on this host because they need the internet (offline_compute_nodes)
-        self.local: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+        self.here = HostJobs(self.folder, self.run_id)
 
     # ------------------------------------------------------------------------------ submit
 
@@ -105,7 +87,7 @@ class Executor(RemoteExecutor):
         groups: dict[str, list[JobExecutorInterface]] = defaultdict(list)
         for job in remaining:
             try:
-                key = json.dumps(self._parameters(job, job_name=""), sort_keys=True, default=str)
+                key = json.dumps(self.submitter.parameters(job), sort_keys=True, default=str)
             except Exception as error:  # reported per job, never raised
                 self._report_submit_error(job, error)
                 continue
@@ -118,19 +100,9 @@ class Executor(RemoteExecutor):
             else:
                 self._submit_group(group)
 
-    def _parameters(self, job: JobExecutorInterface, job_name: str) -> dict[str, Any]:
-        return slurm_parameters(
-            job.name,
-            job.resources,
-            job.threads,
-            self.site,
-            job_name=job_name,
-            requeue=_max_timeout_requeues(job) > 0,
-        )
-
     def _submit_group(self, jobs: list[JobExecutorInterface]) -> None:
         """One sbatch for the group: a plain job, or an array when there are several."""
-        chunk = max(1, self._array_size_cap() - 1)  # submitit numbers each array from 0
+        chunk = max(1, self.submitter.array_size_cap() - 1)  # submitit numbers each array from 0
         for start in range(0, len(jobs), chunk):
             part = jobs[start : start + chunk]
             try:
@@ -143,71 +115,8 @@ class Executor(RemoteExecutor):
                 self._track(job, record)
 
     def _sbatch_jobs(self, jobs: list[JobExecutorInterface]) -> list[Submission]:
-        """Submit identical-request jobs (an array if several); record and return them."""
-        import submitit
-
-        from snakemake_executor_plugin_submitit.callable import SnakemakeJobCommand
-
-        first = jobs[0]
-        wildcards = [_wildcards(job) for job in jobs]
-        params = self._parameters(first, job_name=_array_job_name(first.name, wildcards))
-        folder = self.folder / _safe(first.name)
-        requeues = _max_timeout_requeues(first)
-        executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=requeues)
-        executor.update_parameters(**params)
-        env = self._job_env()
-        # Training gets the signal lead time minus a margin to write its checkpoint; rules
-        # that cannot resume are stopped at once (a requeue starts them over).
-        grace = max(0, params["signal_delay_s"] - 30) if requeues else 0
-        commands = [
-            SnakemakeJobCommand(self.format_job_exec(job), env, os.getcwd(), grace) for job in jobs
-        ]
-        submitted = self._sbatch(executor, commands)
-        records = [
-            Submission(
-                key=job_key(job.name, wc, [str(f) for f in job.output]),
-                slurm_id=str(slurm_job.job_id),
-                rule=job.name,
-                wildcards=wc,
-                log=str(slurm_job.paths.stdout),
-                folder=str(folder),
-                submitted_at=time.time(),
-                run_id=self.run_id,
-                time_min=params["time"],
-                gpus=int(first.resources.get("gpu", 0) or 0),
-                gpu_model=first.resources.get("gpu_model") or None,
-                partition=params.get("partition"),
-            )
-            for job, slurm_job, wc in zip(jobs, submitted, wildcards, strict=True)
-        ]
-        self.registry.append(records)
-        kind = f"array of {len(jobs)}" if len(jobs) > 1 else "job"
-        self.logger.info(
-            f"submitit: {first.name}: submitted {kind} {records[0].slurm_id.split('_')[0]}"
-            f" ({params.get('partition', 'default partition')}, {params.get('gres', 'no gres')},"
-            f" {params['time']} min); log: {records[0].log}"
-        )
-        return records
-
-    def _sbatch(self, executor, commands) -> list[Any]:
-        """Submit, retrying transient controller errors (pitfall 7); raise permanent ones."""
-        delay = 2.0
-        for attempt in range(1, _SUBMIT_TRIES + 1):
-            try:
-                with _clean_slurm_env():
-                    if len(commands) == 1:
-                        return [executor.submit(commands[0])]
-                    with executor.batch():
-                        futures = [executor.submit(command) for command in commands]
-                    return futures
-            except Exception as error:
-                text = str(error)
-                if attempt == _SUBMIT_TRIES or not any(t in text for t in _TRANSIENT):
-                    raise
-                self.logger.warning(f"submitit: sbatch failed ({text.strip()}); retrying")
-                time.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+        commands = [self.format_job_exec(job) for job in jobs]
+        return self.submitter.submit(jobs, commands, self._job_env())
 
     def _report_submit_error(self, job: JobExecutorInterface, error: Exception) -> None:
         message = str(error).strip().splitlines()
@@ -218,25 +127,6 @@ class Executor(RemoteExecutor):
 
     def _job_env(self) -> dict[str, str]:
         return {name: os.environ[name] for name in self.envvars() if name in os.environ}
-
-    def _array_size_cap(self) -> int:
-        """MaxArraySize, read once per run (never at import)."""
-        if self.max_array_size is None:
-            self.max_array_size = 1001
-            try:
-                out = subprocess.run(
-                    ["scontrol", "show", "config"],
-                    check=False,
-                    capture_output=True,
-                    text=True,
-                    timeout=30,
-                ).stdout
-                for line in out.splitlines():
-                    if line.split("=")[0].strip() == "MaxArraySize":
-                        self.max_array_size = int(line.split("=", 1)[1])
-            except (OSError, ValueError, subprocess.TimeoutExpired):
-                pass  # keep the SLURM default
-        return self.max_array_size
 
     def _track(self, job: JobExecutorInterface, record: Submission) -> None:
         with self.track_lock:
@@ -258,50 +148,32 @@ class Executor(RemoteExecutor):
             return False
 
     def _run_here(self, job: JobExecutorInterface) -> None:
-        """Start the job's command here, as a compute node would run it (same working
-        directory, same command); its output goes to a log under the plugin's folder."""
-        log = self.folder / "here" / f"{_safe(job.name)}-{self.run_id}-{len(self.local)}.log"
+        """Start the job's command here, as a compute node would run it (see here.py)."""
         try:
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with log.open("ab") as handle:
-                process = subprocess.Popen(
-                    ["/bin/bash", "-c", self.format_job_exec(job)],
-                    cwd=os.getcwd(),
-                    env={**os.environ, **self._job_env()},
-                    stdout=handle,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # Ctrl-C reaches it through cancel_jobs only
-                )
+            job_id, log = self.here.start(
+                safe_name(job.name), self.format_job_exec(job), {**os.environ, **self._job_env()}
+            )
         except Exception as error:  # reported per job, never raised
             self._report_submit_error(job, error)
             return
-        job_id = f"here-{process.pid}"
-        with self.track_lock:
-            self.local[job_id] = (process, str(log))
         self.logger.info(
             f"submitit: {job.name}: running on this host, not on a compute node (it needs "
-            f"the internet; --submitit-offline-compute-nodes); pid {process.pid}; log: {log}"
+            f"the internet; --submitit-offline-compute-nodes); {job_id}; log: {log}"
         )
-        self.report_job_submission(
-            SubmittedJobInfo(job, external_jobid=job_id, aux={"log": str(log)})
-        )
+        self.report_job_submission(SubmittedJobInfo(job, external_jobid=job_id, aux={"log": log}))
 
     def _judge_here(self, info: SubmittedJobInfo) -> bool:
         """Report a job running on this host once its process ended; False while it runs."""
-        with self.track_lock:
-            process, log = self.local[info.external_jobid]
-        code = process.poll()
+        code, log = self.here.poll(info.external_jobid)
         if code is None:
             return False
-        with self.track_lock:
-            self.local.pop(info.external_jobid, None)
         if code == 0:
             self.report_job_success(info)
         else:
             self.report_job_error(
                 info,
                 msg=f"FAILED: {info.job.name} exited with code {code} on this host; log: {log}"
-                + _log_tail(log),
+                + log_tail(log),
                 aux_logs=[log],
             )
         return True
@@ -320,12 +192,19 @@ class Executor(RemoteExecutor):
             }
         candidates = {}
         for job in jobs:
-            key = job_key(job.name, _wildcards(job), [str(f) for f in job.output])
+            key = job_key(job.name, job_wildcards(job), [str(f) for f in job.output])
             if key in self.previous_runs:
                 candidates[job] = self.previous_runs.pop(key)  # adopt at most once
         if not candidates:
             return list(jobs)
-        states = _run_sacct([s.slurm_id for s in candidates.values()], self.started_at)
+        ids = [s.slurm_id for s in candidates.values()]
+        states = cluster.query_sacct(ids, self.started_at)
+        unseen = [i for i in ids if i not in states]
+        if unseen:  # slurmdbd lags a few seconds behind a job's start; the controller does not
+            try:
+                states.update(cluster.query_squeue(unseen))
+            except RuntimeError as error:
+                self.logger.warning(f"submitit: squeue failed ({error}); resubmitting {unseen}")
         remaining = []
         for job, submission in candidates.items():
             state = states.get(submission.slurm_id)
@@ -343,11 +222,11 @@ class Executor(RemoteExecutor):
     # ------------------------------------------------------------------------------ poll
 
     async def check_active_jobs(self, active_jobs: list[SubmittedJobInfo]):
-        here = [info for info in active_jobs if info.external_jobid in self.local]
+        here = [info for info in active_jobs if self.here.owns(info.external_jobid)]
         for info in here:
             if not self._judge_here(info):
                 yield info
-        active_jobs = [info for info in active_jobs if info.external_jobid not in self.local]
+        active_jobs = [info for info in active_jobs if info not in here]
         if here and not active_jobs:
             return
         ids = [info.external_jobid for info in active_jobs]
@@ -381,7 +260,7 @@ class Executor(RemoteExecutor):
             return {}
         if self.sacct_failures < 2:
             try:
-                states = await asyncio.to_thread(_run_sacct, ids, self.started_at)
+                states = await asyncio.to_thread(cluster.query_sacct, ids, self.started_at)
                 self.sacct_failures = 0
                 return states
             except RuntimeError as error:
@@ -392,7 +271,7 @@ class Executor(RemoteExecutor):
         # result files cover the rest. Try sacct again next time.
         self.sacct_failures = 1
         try:
-            return await asyncio.to_thread(_run_squeue, ids)
+            return await asyncio.to_thread(cluster.query_squeue, ids)
         except RuntimeError as error:
             self.logger.warning(f"submitit: squeue failed too ({error})")
             return None
@@ -406,7 +285,7 @@ class Executor(RemoteExecutor):
             tracked = _Tracked(_unknown_submission(slurm_id, info))
         submission, now = tracked.submission, time.time()
         rule = submission.rule
-        result = _read_result(Path(submission.folder), slurm_id)
+        result = read_result(Path(submission.folder), slurm_id)
         if result is not None:
             status, value = result
             if status == "success":
@@ -416,14 +295,12 @@ class Executor(RemoteExecutor):
             state = (states or {}).get(slurm_id)
             if state is not None and state.state == "OUT_OF_MEMORY":
                 verdict = classify(state, rule, submission.log)
-                return self._finish(info, slurm_id, verdict.message + _log_tail(submission.log))
+                return self._finish(info, slurm_id, verdict.message + log_tail(submission.log))
             tracked.completed_since = tracked.completed_since or now
             settled = state is not None and state.state not in ("RUNNING", "COMPLETING")
             if not settled and now - tracked.completed_since < 60:
                 return False
-            return self._finish(
-                info, slurm_id, _result_error(value, slurm_id, rule, submission.log)
-            )
+            return self._finish(info, slurm_id, result_error(value, slurm_id, rule, submission.log))
         if states is None:
             return False  # no answer this round: wait, never guess
         state = states.get(slurm_id)
@@ -464,7 +341,7 @@ class Executor(RemoteExecutor):
             and tracked.infra_retries < self.settings.node_fail_retries
         ):
             return self._resubmit(info, tracked, verdict.message)
-        return self._finish(info, slurm_id, verdict.message + _log_tail(submission.log))
+        return self._finish(info, slurm_id, verdict.message + log_tail(submission.log))
 
     def _resubmit(self, info: SubmittedJobInfo, tracked: _Tracked, why: str) -> bool:
         """A node failed under the job: submit it again, same Snakemake job, new SLURM id."""
@@ -502,138 +379,19 @@ class Executor(RemoteExecutor):
 
         The status round may hold part of the active list, so cancel from our own record.
         """
+        self.here.terminate_all()
         with self.track_lock:
             ids = set(self.tracked) | {info.external_jobid for info in active_jobs}
-            here = dict(self.local)
-        ids.discard(None)
-        for job_id, (process, _) in here.items():
-            ids.discard(job_id)
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
+        ids = sorted(i for i in ids if i and not i.startswith(ID_PREFIX))
         if not ids:
             return
         self.cancelled_by_us.update(ids)
         try:
-            subprocess.run(["scancel", *sorted(ids)], check=False, timeout=60)
-            self.logger.info(
-                f"submitit: cancelled {len(ids)} SLURM job(s): {' '.join(sorted(ids))}"
-            )
+            cluster.cancel(ids)
+            self.logger.info(f"submitit: cancelled {len(ids)} SLURM job(s): {' '.join(ids)}")
         except (OSError, subprocess.TimeoutExpired) as error:
-            self.logger.error(f"submitit: scancel failed ({error}); cancel by hand: {sorted(ids)}")
-
-
-# ---------------------------------------------------------------------------------- helpers
-
-
-def _wildcards(job: JobExecutorInterface) -> dict[str, str]:
-    properties = job.properties()
-    if isinstance(properties, str):
-        properties = json.loads(properties)
-    return {k: str(v) for k, v in (properties.get("wildcards") or {}).items()}
-
-
-def _max_timeout_requeues(job: JobExecutorInterface) -> int:
-    """Rules that checkpoint declare `max_timeout_requeues` (how often a job may hit its
-    time limit, checkpoint and requeue itself); the rest cannot resume, so 0."""
-    try:
-        return max(0, int(job.resources.get("max_timeout_requeues", 0) or 0))
-    except (TypeError, ValueError):
-        return 0
-
-
-def _array_job_name(rule: str, wildcards: list[dict[str, str]]) -> str:
-    """`<rule>-<k=v,...>`; an array's tasks share one name: the wildcards they all share."""
-    from snakemake_executor_plugin_submitit.accounting import job_name
-
-    common = dict(wildcards[0])
-    for other in wildcards[1:]:
-        common = {k: v for k, v in common.items() if other.get(k) == v}
-    return job_name(_safe(rule), common)
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "_." else "_" for c in name)
-
-
-def _run_sacct(ids: list[str], since: float) -> dict[str, JobState]:
-    """One sacct query (chunked) for all ids; array tasks asked for by their parent id."""
-    wanted = sorted({i.split("_")[0] for i in ids})
-    start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(since - 3600))
-    states: dict[str, JobState] = {}
-    for begin in range(0, len(wanted), _QUERY_CHUNK):
-        chunk = wanted[begin : begin + _QUERY_CHUNK]
-        # no -X: the steps' rows tell an OOM-killed step (see parse_sacct_status)
-        command = ["sacct", "--parsable2", "--noheader", "-S", start, "-j", ",".join(chunk),
-                   "--format=" + ",".join(SACCT_STATUS_FIELDS)]  # fmt: skip
-        proc = _run(command)
-        states.update(parse_sacct_status(proc))
-    return states
-
-
-def _run_squeue(ids: list[str]) -> dict[str, JobState]:
-    wanted = sorted({i.split("_")[0] for i in ids})
-    return parse_squeue_status(
-        _run(["squeue", "-h", "--states=all", "--jobs", ",".join(wanted), "-o", "%i|%T"])
-    )
-
-
-def _run(command: list[str]) -> str:
-    try:
-        proc = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise RuntimeError(f"{command[0]}: {error}") from None
-    if proc.returncode != 0:
-        raise RuntimeError(f"{command[0]} exit {proc.returncode}: {proc.stderr.strip()[-300:]}")
-    return proc.stdout
-
-
-def _read_result(folder: Path, slurm_id: str) -> tuple[str, Any] | None:
-    """submitit's result file: ("success", value) or ("error", traceback); None if absent."""
-    path = folder / f"{slurm_id}_0_result.pkl"
-    if not path.exists():
-        return None
-    from submitit.core.utils import pickle_load
-
-    try:
-        return pickle_load(path)
-    except Exception:  # being written right now (submitit renames into place, but NFS...)
-        return None
-
-
-def _result_error(traceback: str, slurm_id: str, rule: str, log: str) -> str:
-    text = str(traceback)
-    if "Job not requeued because" in text:
-        reason = text.split("Job not requeued because:")[-1].strip().splitlines()[0]
-        return (
-            f"TIMEOUT: slurm job {slurm_id} reached its time limit and was not requeued "
-            f"({reason}): raise `runtime` for rule {rule} in slurm/config.yaml "
-            f"(set-resources); log: {log}" + _log_tail(log)
-        )
-    last = [line for line in text.strip().splitlines() if line.strip()][-1:] or [text]
-    return f"FAILED: slurm job {slurm_id}: {last[0].strip()}; log: {log}" + _log_tail(log)
-
-
-def _log_tail(log: str, lines: int = 15) -> str:
-    try:
-        tail = Path(log).read_text(errors="replace").splitlines()[-lines:]
-    except OSError:
-        return ""
-    return "\n--- last lines of the job log ---\n" + "\n".join(tail)
+            self.logger.error(f"submitit: scancel failed ({error}); cancel by hand: {ids}")
 
 
 def _unknown_submission(slurm_id: str, info: SubmittedJobInfo) -> Submission:
     return Submission("", slurm_id, info.job.name, {}, info.aux.get("log", ""), "", 0.0, "")
-
-
-class _clean_slurm_env:
-    """A driver running inside a SLURM allocation must not leak its allocation's settings
-    (e.g. SLURM_MEM_PER_CPU) into the jobs it submits (smk#2230); SLURM_CONF stays."""
-
-    def __enter__(self) -> None:
-        self.saved = {k: os.environ.pop(k) for k in _DRIVER_ENV_DROP if k in os.environ}
-
-    def __exit__(self, *exc: object) -> None:
-        os.environ.update(self.saved)

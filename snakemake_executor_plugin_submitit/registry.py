@@ -12,6 +12,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -68,3 +69,9 @@ class SubmissionRegistry:
         for submission in self.read():
             latest[submission.key] = submission  # later lines are newer
         return latest
+
+    def by_slurm_id(self) -> dict[str, dict[str, Any]]:
+        """Every submission by SLURM job id, as plain dicts: GPU accounting names each array
+        task's rule and wildcards from it (tasks of one array share a job name), and what each
+        job asked for (time limit, GPUs). A later line for the same id wins."""
+        return {s.slurm_id: asdict(s) for s in self.read()}

@@ -34,6 +34,8 @@ class BridgeShape:
 
     d_sender: int
     d_receiver: int
+    # The soft-token count (RunConfig.soft_tokens). It keeps this name because checkpoints and
+    # train records store vars(shape) as `bridge_shape`, and a rename would change that content.
     n_soft_tokens: int
     depth: int = 2
     n_heads: int = 8

@@ -7,9 +7,10 @@ gold-substring rule is recorded beside it so numbers compare with the paper's (p
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,17 @@ def generate_from_embeds(
     return [text.strip() for text in decoded]
 
 
+@contextlib.contextmanager
+def eval_mode(module: torch.nn.Module) -> Iterator[None]:
+    """`module` in eval mode (no dropout) inside the block, its own mode restored after it."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
 def generate_texts(
     bridge: Bridge,
     pair: LoadedPair,
@@ -77,10 +89,8 @@ def generate_texts(
     """Greedy receiver outputs for each example, decoded without special tokens and stripped."""
     embed = pair.receiver.model.get_input_embeddings()
     outputs: list[str] = []
-    was_training = bridge.training
-    bridge.eval()
     starts = range(0, len(examples), batch_size)
-    with torch.inference_mode():
+    with eval_mode(bridge), torch.inference_mode():
         for start in tqdm(starts, disable=not progress, desc="eval", unit="batch", mininterval=2):
             batch = examples[start : start + batch_size]
             sender_in = framing.sender_batch(batch, pair.device)
@@ -94,7 +104,6 @@ def generate_texts(
             prefix = framing.receiver_prefix(soft, embed)  # (B, P + K, d_receiver)
             mask = torch.ones(prefix.shape[:2], dtype=torch.long, device=prefix.device)
             outputs.extend(generate_from_embeds(pair.receiver.model, framing, prefix, mask))
-    bridge.train(was_training)
     return outputs
 
 

@@ -9,7 +9,6 @@ are untouched: training, eval and latency never install the hook.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from collections.abc import Iterator, Sequence
@@ -22,6 +21,7 @@ import torch
 
 from telepathy.bridge import Bridge, PerceiverBridge
 from telepathy.data import Example
+from telepathy.evaluate import eval_mode
 from telepathy.framing import Framing
 from telepathy.models.pair import LoadedPair, sender_states
 
@@ -96,9 +96,7 @@ def inspect_bridge(
     soft_rows: list[np.ndarray] = []
     maps: list[np.ndarray] = []  # one (n_blocks, K, T_i) per item
     tokens: list[list[str]] = []
-    was_training = bridge.training
-    bridge.eval()
-    with torch.inference_mode():
+    with eval_mode(bridge), torch.inference_mode():
         for start in range(0, len(examples), batch_size):
             batch = examples[start : start + batch_size]
             sender_in = framing.sender_batch(batch, pair.device)
@@ -118,7 +116,6 @@ def inspect_bridge(
                 maps.append(per_block[row][:, :, real].numpy())  # (n_blocks, K, T_real)
                 ids = sender_in.input_ids[row].cpu()[real].tolist()
                 tokens.append([tokenizer.decode([token]) for token in ids])
-    bridge.train(was_training)
     attention = None
     if maps:
         longest = max(m.shape[-1] for m in maps)
@@ -154,31 +151,26 @@ def inspection_arrays(
     return arrays
 
 
-def cmd_inspect_bridge(args: argparse.Namespace) -> int:
-    """`telepathy inspect-bridge`: soft tokens and attention of a trained bridge to an .npz."""
-    from telepathy.cli.commands import load_trained_bridge
-    from telepathy.results.atomic import atomic_write_npz
-
-    if args.max_items < 1 or args.attention_items < 0:
-        raise ValueError(
-            f"--max-items must be >= 1 and --attention-items >= 0, got {args.max_items} and "
-            f"{args.attention_items}"
-        )
-    run = load_trained_bridge(args)
-    examples = run.eval_examples[: args.max_items]
+def inspect_trained_bridge(
+    run: Any, *, max_items: int, attention_items: int, batch_size: int
+) -> tuple[dict[str, np.ndarray], str]:
+    """The .npz arrays of a trained bridge (`run`: models.run_inputs.TrainedBridgeRun) on the
+    first `max_items` recorded eval items, and a one-line summary for the log."""
+    inputs = run.inputs
+    examples = inputs.eval_examples[:max_items]
     inspection = inspect_bridge(
         run.bridge,
-        run.pair,
-        run.framing,
+        inputs.pair,
+        inputs.framing,
         examples,
-        n_attention_items=args.attention_items,
-        batch_size=args.batch_size,
+        n_attention_items=attention_items,
+        batch_size=batch_size,
     )
-    spec = run.framing.spec
+    spec = inputs.framing.spec
     # Open-answer tasks have no label list; the labels seen stand in for it.
     label_names = spec.label_names or sorted(set(inspection.labels))
     metadata = {
-        "bridge": str(args.bridge),
+        "bridge": str(run.path),
         "protocol": run.cfg.protocol,
         "pair": run.cfg.pair,
         "dataset": run.cfg.dataset,
@@ -187,15 +179,11 @@ def cmd_inspect_bridge(args: argparse.Namespace) -> int:
         "soft_tokens": run.cfg.soft_tokens,
         "source_layer": run.cfg.source_layer,
         "trained_steps": run.state["step"],
-        "eval_examples": {**run.eval_desc, "inspected": f"first {len(examples)}"},
+        "eval_examples": {**inputs.eval_desc, "inspected": f"first {len(examples)}"},
         "soft_token_scale": "receiver scale: unit RMS per token times output_scale",
     }
-    atomic_write_npz(args.output, inspection_arrays(inspection, label_names, metadata))
-    log.info(
-        "inspected %d items (%s bridge, attention of %d) -> %s",
-        len(examples),
-        metadata["architecture"],
-        0 if inspection.attention is None else len(inspection.attention),
-        args.output,
+    summary = (
+        f"inspected {len(examples)} items ({metadata['architecture']} bridge, attention of "
+        f"{0 if inspection.attention is None else len(inspection.attention)})"
     )
-    return 0
+    return inspection_arrays(inspection, label_names, metadata), summary

@@ -1,9 +1,25 @@
-"""Training losses: LM cross-entropy on answer tokens and the batch-similarity diversity term."""
+"""Training losses: LM cross-entropy on answer tokens, the batch-similarity diversity term, and
+the bridge's loss terms of one micro-batch.
+
+The micro-batch loss lives here, not in train.py, because three callers share it: the training
+loop, the latency benchmark (which times a train step of exactly this loss, not a copy of it)
+and prompt tuning (which puts its vectors in the bridge's slot and reads the same answer loss).
+In shapes, K is the soft-token count (`RunConfig.soft_tokens`) and A the answer length.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 import torch.nn.functional as F
+
+from telepathy.bridge import Bridge
+from telepathy.data import Example
+from telepathy.experiment.config import RunConfig
+from telepathy.framing import Framing
+from telepathy.models.pair import LoadedPair, sender_states
 
 
 def answer_lm_loss(
@@ -50,3 +66,51 @@ def next_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(
         shifted.reshape(-1, shifted.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100
     )
+
+
+def bridge_loss_terms(
+    cfg: RunConfig,
+    pair: LoadedPair,
+    framing: Framing,
+    bridge: Bridge,
+    embed: torch.nn.Module,
+    batch: Sequence[Example],
+) -> dict[str, torch.Tensor]:
+    """Loss terms of one micro-batch: sender -> bridge -> receiver reading the answers."""
+    device = pair.device
+    sender_in = framing.sender_batch(batch, device)
+    states = sender_states(
+        pair.sender, sender_in.input_ids, sender_in.attention_mask, cfg.source_layer
+    )  # (B, T, d_sender)
+    out = bridge(states, sender_in.attention_mask)  # soft tokens (B, K, d_receiver)
+    labels = [e.label for e in batch]
+    lm_loss = soft_token_answer_loss(pair.receiver.model, framing, out.soft_tokens, labels, embed)
+    similarity = batch_similarity(out.soft_tokens)
+    return {
+        "loss": lm_loss + cfg.diversity_weight * similarity,
+        "lm_loss": lm_loss,
+        "batch_similarity": similarity,
+        "pre_norm_var": out.pre_norm_variance,
+    }
+
+
+def soft_token_answer_loss(
+    model: Any,
+    framing: Framing,
+    soft_tokens: torch.Tensor,
+    labels: Sequence[str],
+    embed: torch.nn.Module,
+) -> torch.Tensor:
+    """LM loss on the answers after [primer ++ soft tokens], the bridge's objective (§2.1).
+
+    The prompt-tuning control puts its K vectors in the same slot and shares this.
+    soft_tokens: (B, K, d_receiver).
+    """
+    answers = framing.answer_batch(labels, soft_tokens.device)  # (B, A)
+    embeds, mask = framing.training_inputs(soft_tokens, answers, embed)  # (B, P+K+A, d)
+    n_answer = answers.input_ids.shape[1]
+    # Keep logits only where answer tokens are predicted: positions P+K-1 .. P+K+A-2.
+    logits = model(inputs_embeds=embeds, attention_mask=mask, logits_to_keep=n_answer + 1).logits[
+        :, :n_answer
+    ]  # (B, A, V)
+    return answer_lm_loss(logits, answers.input_ids, answers.mask)

@@ -7,6 +7,8 @@ never stopped (tested on CPU).
 The loop itself (`run_training`) knows nothing about bridges: it optimises a `Trainee` (named
 parameters plus one micro-step), so the trained baselines (prompt tuning, LoRA) get the same
 schedule, checkpoints, signals and resume as the bridge instead of a second copy of the loop.
+Its files have their owners in results/ (training_state.py: the resumable checkpoint;
+metrics_log.py: the per-step log); the bridge's loss is losses.bridge_loss_terms.
 """
 
 from __future__ import annotations
@@ -28,24 +30,27 @@ from tqdm import tqdm
 
 from telepathy.bridge import Bridge
 from telepathy.data import Example
+from telepathy.data.batches import BatchSchedule
 from telepathy.evaluate import evaluate_examples
 from telepathy.experiment.config import RunConfig
 from telepathy.framing import Framing
-from telepathy.losses import answer_lm_loss, batch_similarity
-from telepathy.models.pair import LoadedPair, build_bridge, embedding_median_rms, sender_states
-from telepathy.results.atomic import atomic_write_text
-from telepathy.results.checkpoint import (
-    CheckpointError,
-    check_matches,
-    load_checkpoint,
-    save_checkpoint,
+from telepathy.losses import bridge_loss_terms
+from telepathy.models.pair import LoadedPair, build_bridge, embedding_median_rms
+from telepathy.results.metrics_log import publish_metrics_log, start_metrics_log
+from telepathy.results.training_state import (
+    ResumeKey,
+    TrainingProgress,
+    resume_source,
+    resume_training,
+    save_training_state,
 )
-from telepathy.rng import capture_rng_state, restore_rng_state, seed_everything
+from telepathy.rng import seed_everything
 
 log = logging.getLogger(__name__)
 
 # SIGTERM: preemption / scancel; SIGUSR2: what the SLURM jobs ask for before their time limit.
 CHECKPOINT_SIGNALS = (signal.SIGTERM, signal.SIGUSR2)
+BAR_TERMS = ("loss", "batch_similarity")  # shown beside the progress bar when logged
 
 
 class TrainingInterrupted(RuntimeError):
@@ -58,29 +63,6 @@ class TrainingInterrupted(RuntimeError):
         )
         self.step = step
         self.checkpoint = checkpoint
-
-
-class BatchSchedule:
-    """Shuffled batches with the iterator restarted every epoch, as a function of the index."""
-
-    def __init__(self, n_examples: int, batch_size: int, drop_last: bool, seed: int) -> None:
-        if n_examples < (batch_size if drop_last else 1):
-            raise ValueError(
-                f"{n_examples} training examples cannot fill one batch of {batch_size}"
-            )
-        self.n, self.batch_size, self.seed = n_examples, batch_size, seed
-        per_epoch = n_examples / batch_size
-        self.batches_per_epoch = math.floor(per_epoch) if drop_last else math.ceil(per_epoch)
-        self._epoch, self._order = -1, torch.empty(0, dtype=torch.long)
-
-    def indices(self, batch_index: int) -> list[int]:
-        """Example indices of the `batch_index`-th micro-batch since the start of training."""
-        epoch, position = divmod(batch_index, self.batches_per_epoch)
-        if epoch != self._epoch:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._epoch, self._order = epoch, torch.randperm(self.n, generator=generator)
-        start = position * self.batch_size
-        return self._order[start : start + self.batch_size].tolist()
 
 
 @dataclass(frozen=True)
@@ -114,6 +96,10 @@ class Schedule:
             checkpoint_every=cfg.checkpoint_every,
         )
 
+    def checkpoint_due(self, step: int) -> bool:
+        """Whether the loop checkpoints after optimiser step `step` (the last one always)."""
+        return step % self.checkpoint_every == 0 or step == self.steps
+
 
 @dataclass
 class Trainee:
@@ -128,6 +114,11 @@ class Trainee:
     quick_eval: Callable[[Sequence[Example]], dict[str, Any]] | None = None
     settings: dict[str, Any] = field(default_factory=dict)  # must match on resume
     checkpoint_extras: dict[str, Any] = field(default_factory=dict)  # self-description
+
+    def saved_state(self) -> dict[str, Any]:
+        """What a training state holds of the trainee: its extras, its weights under its name."""
+        weights = {k: p.detach() for k, p in self.parameters.items()}
+        return {**self.checkpoint_extras, self.name: weights}
 
 
 @dataclass
@@ -174,24 +165,8 @@ def _signal_flag() -> Iterator[dict[str, int | None]]:
             signal.signal(s, old)
 
 
-def working_metrics_path(checkpoint_path: Path) -> Path:
-    """Where the metrics log grows during training: beside the resumable checkpoint."""
-    return checkpoint_path.with_name(checkpoint_path.name + ".metrics.jsonl")
-
-
-def _rewrite_metrics(path: Path, keep_through_step: int | None) -> None:
-    """Start the JSONL log fresh, or (on resume) drop records written after the checkpoint."""
-    kept: list[str] = []
-    if keep_through_step is not None and path.exists():
-        kept = [
-            line
-            for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line)["step"] <= keep_through_step
-        ]
-    atomic_write_text(path, "".join(line + "\n" for line in kept))
-
-
 def _trainee_identity(trainee: Trainee, schedule: Schedule) -> dict[str, Any]:
+    """What a training state must have been written by to resume this run."""
     return {
         "name": trainee.name,
         "settings": trainee.settings,
@@ -199,16 +174,69 @@ def _trainee_identity(trainee: Trainee, schedule: Schedule) -> dict[str, Any]:
     }
 
 
-def _check_trainee(state: dict[str, Any], path: Path, identity: dict[str, Any]) -> None:
-    """Refuse to resume one method's training state as another's, or with other settings."""
-    # Bridge states written before the loop was shared carry no "trainee"; the bridge's
-    # schedule is part of its config, which check_matches compares.
-    found = state.get("trainee") or {"name": "bridge"}
-    if found["name"] != identity["name"] or ("settings" in found and found != identity):
-        raise CheckpointError(
-            f"checkpoint {path} holds the training state of {found!r}, this run trains "
-            f"{identity!r}; delete it or point --checkpoint at the matching run"
+def _quick_eval(
+    trainee: Trainee, schedule: Schedule, at: TrainingProgress, examples: Sequence[Example]
+) -> dict[str, float]:
+    """Run the trainee's quick eval when one is due at this step; its metrics-log fields."""
+    if not (
+        schedule.eval_every
+        and at.step % schedule.eval_every == 0
+        and examples
+        and trainee.quick_eval is not None
+    ):
+        return {}
+    metrics = trainee.quick_eval(examples)
+    at.quick_evals.append({"step": at.step, **metrics})
+    return {
+        "quick_eval_accuracy": metrics["accuracy"],
+        "quick_eval_invalid_rate": metrics["invalid_rate"],
+    }
+
+
+def _progress_bar(trainee: Trainee, schedule: Schedule, initial: int, *, enabled: bool) -> tqdm:
+    """A progress bar over the optimiser steps, starting at the resumed step."""
+    return tqdm(
+        total=schedule.steps,
+        initial=initial,
+        disable=not enabled,
+        desc=f"train {trainee.name}",
+        unit="step",
+        mininterval=2.0,
+    )
+
+
+def _optimiser_step(
+    trainee: Trainee,
+    optimizer: torch.optim.Optimizer,
+    schedule: Schedule,
+    batches: BatchSchedule,
+    examples: Sequence[Example],
+    step: int,
+) -> tuple[dict[str, float], torch.Tensor]:
+    """AdamW step `step + 1` over grad_accum micro-batches; mean logged terms, gradient norm."""
+    trainee.module.train()
+    optimizer.zero_grad(set_to_none=True)
+    accum = schedule.grad_accum
+    totals = dict.fromkeys(trainee.logged_terms, 0.0)
+    for micro in range(accum):
+        indices = batches.indices(step * accum + micro)
+        terms = trainee.micro_step([examples[i] for i in indices])
+        (terms["loss"] / accum).backward()  # accumulation as the original
+        for key in totals:
+            totals[key] += float(terms[key].detach()) / accum
+    if not math.isfinite(totals["loss"]):
+        # Stop before the optimiser spreads NaN into the weights and the GPU hours after it
+        # are wasted; the last checkpoint is still intact.
+        details = ", ".join(f"{k} {v}" for k, v in totals.items() if k != "loss")
+        raise FloatingPointError(
+            f"training loss became {totals['loss']} at step {step + 1} "
+            f"({details}); lower lr or check the inputs"
         )
+    # No clipping still logs the gradient norm: an infinite max_norm never rescales.
+    max_norm = schedule.grad_clip if schedule.grad_clip is not None else math.inf
+    grad_norm = torch.nn.utils.clip_grad_norm_(list(trainee.parameters.values()), max_norm)
+    optimizer.step()
+    return totals, grad_norm
 
 
 def run_training(
@@ -231,147 +259,59 @@ def run_training(
     "auto" (continue from checkpoint_path if it exists), "never" (start fresh), or the path of
     a checkpoint to continue from.
     """
-    params = list(trainee.parameters.values())
-    optimizer = torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
-    identity = _trainee_identity(trainee, schedule)
-
-    start_step, restarts, resumed_from = 0, 0, None
-    final: dict[str, float] = {}
-    quick_evals: list[dict[str, Any]] = []
-    if resume == "never":
-        resume_from = None
-    elif resume == "auto":  # continue only if a checkpoint is there
-        resume_from = checkpoint_path if checkpoint_path.exists() else None
-    else:  # an explicit path must exist
-        resume_from = Path(resume)
-    if resume_from is not None:
-        state = load_checkpoint(resume_from)
-        check_matches(state, resume_from, pair=pair_identity, cfg=cfg)
-        _check_trainee(state, resume_from, identity)
-        _load_weights(trainee, state[trainee.name], resume_from)
-        optimizer.load_state_dict(state["optimizer"])
-        restore_rng_state(state["rng"])
-        start_step, resumed_from = state["step"], state["step"]
-        restarts = state["restarts"] + 1
-        final, quick_evals = state["last_metrics"], state["quick_evals"]
-        log.info("resumed from %s at step %d (restart %d)", resume_from, start_step, restarts)
-    # The log grows beside the checkpoint, not at metrics_path: a job Snakemake or SLURM
-    # restarts deletes its declared outputs first, and the resumed run's log must still show
-    # every step from 1. metrics_path gets a complete copy once training finishes.
-    working_log = working_metrics_path(checkpoint_path)
-    _rewrite_metrics(working_log, resumed_from)
-
+    optimizer = torch.optim.AdamW(
+        trainee.parameters.values(), lr=schedule.lr, weight_decay=schedule.weight_decay
+    )
+    key = ResumeKey(cfg, pair_identity, _trainee_identity(trainee, schedule))
+    source = resume_source(resume, checkpoint_path)
+    at = resume_training(source, key, trainee.parameters, optimizer)
+    if source is not None:
+        log.info("resumed from %s at step %d (restart %d)", source, at.step, at.restarts)
+    working_log = start_metrics_log(checkpoint_path, at.resumed_from)
     batches = BatchSchedule(
         len(train_examples), schedule.batch_size, schedule.drop_last, schedule.seed
     )
-    # No clipping still logs the gradient norm: an infinite max_norm never rescales.
-    max_norm = schedule.grad_clip if schedule.grad_clip is not None else math.inf
     step_times: list[float] = []
-    step = start_step
     with (
         _signal_flag() as flag,
         working_log.open("a") as metrics_file,
-        tqdm(
-            total=schedule.steps,
-            initial=start_step,
-            disable=not progress,
-            desc=f"train {trainee.name}",
-            unit="step",
-            mininterval=2.0,
-        ) as bar,
+        _progress_bar(trainee, schedule, at.step, enabled=progress) as bar,
     ):
-        while step < schedule.steps:
+        while at.step < schedule.steps:
             tick = time.perf_counter()
-            trainee.module.train()
-            optimizer.zero_grad(set_to_none=True)
-            totals = dict.fromkeys(trainee.logged_terms, 0.0)
-            for micro in range(schedule.grad_accum):
-                indices = batches.indices(step * schedule.grad_accum + micro)
-                terms = trainee.micro_step([train_examples[i] for i in indices])
-                (terms["loss"] / schedule.grad_accum).backward()  # accumulation as the original
-                for key in totals:
-                    totals[key] += float(terms[key].detach()) / schedule.grad_accum
-            if not math.isfinite(totals["loss"]):
-                # Stop before the optimiser spreads NaN into the weights and the GPU hours
-                # after it are wasted; the last checkpoint is still intact.
-                details = ", ".join(f"{k} {v}" for k, v in totals.items() if k != "loss")
-                raise FloatingPointError(
-                    f"training loss became {totals['loss']} at step {step + 1} "
-                    f"({details}); lower lr or check the inputs"
-                )
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-            optimizer.step()
-            step += 1
+            totals, grad_norm = _optimiser_step(
+                trainee, optimizer, schedule, batches, train_examples, at.step
+            )
+            at.step += 1
             step_times.append(time.perf_counter() - tick)
-            final = {**totals, **trainee.after_step()}
+            at.final = {**totals, **trainee.after_step()}
             record = {
-                "step": step,
-                **final,
+                "step": at.step,
+                **at.final,
                 "grad_norm": float(grad_norm),
                 "lr": schedule.lr,
                 "step_time_s": step_times[-1],
+                **_quick_eval(trainee, schedule, at, quick_eval_examples),
             }
-            if (
-                schedule.eval_every
-                and step % schedule.eval_every == 0
-                and quick_eval_examples
-                and trainee.quick_eval is not None
-            ):
-                metrics = trainee.quick_eval(quick_eval_examples)
-                record["quick_eval_accuracy"] = metrics["accuracy"]
-                record["quick_eval_invalid_rate"] = metrics["invalid_rate"]
-                quick_evals.append({"step": step, **metrics})
             metrics_file.write(json.dumps(record) + "\n")
             metrics_file.flush()
             bar.update(1)
-            bar.set_postfix(
-                {k: f"{final[k]:.3f}" for k in ("loss", "batch_similarity") if k in final}
-            )
+            bar.set_postfix({k: f"{at.final[k]:.3f}" for k in BAR_TERMS if k in at.final})
             if on_step is not None:
-                on_step(step)
-            if flag["signum"] or step % schedule.checkpoint_every == 0 or step == schedule.steps:
-                state = {
-                    "kind": "training_state",
-                    "step": step,
-                    "restarts": restarts,
-                    "config": cfg.to_dict(),
-                    "config_sha256": cfg.digest(),
-                    "pair": pair_identity,
-                    "trainee": identity,
-                    **trainee.checkpoint_extras,
-                    trainee.name: {k: p.detach() for k, p in trainee.parameters.items()},
-                    "optimizer": optimizer.state_dict(),
-                    "rng": capture_rng_state(),
-                    # so a run resumed at its last step still reports its final losses
-                    "last_metrics": final,
-                    "quick_evals": quick_evals,
-                }
-                save_checkpoint(checkpoint_path, state)
+                on_step(at.step)
+            if flag["signum"] or schedule.checkpoint_due(at.step):
+                save_training_state(checkpoint_path, key, trainee.saved_state(), optimizer, at)
             if flag["signum"]:
-                raise TrainingInterrupted(step, checkpoint_path, flag["signum"])
-    atomic_write_text(metrics_path, working_log.read_text())
+                raise TrainingInterrupted(at.step, checkpoint_path, flag["signum"])
+    publish_metrics_log(working_log, metrics_path)
     return LoopOutcome(
-        steps_completed=step,
-        restarts=restarts,
-        resumed_from_step=resumed_from,
-        final=final,
+        steps_completed=at.step,
+        restarts=at.restarts,
+        resumed_from_step=at.resumed_from,
+        final=at.final,
         mean_step_s=sum(step_times) / len(step_times) if step_times else 0.0,
-        quick_evals=quick_evals,
+        quick_evals=at.quick_evals,
     )
-
-
-def _load_weights(trainee: Trainee, saved: dict[str, torch.Tensor], path: Path) -> None:
-    """Copy checkpointed weights into the trainee's parameters; the names must match exactly."""
-    if set(saved) != set(trainee.parameters):
-        missing = sorted(set(trainee.parameters) - set(saved))[:5]
-        unexpected = sorted(set(saved) - set(trainee.parameters))[:5]
-        raise CheckpointError(
-            f"checkpoint {path} does not hold this {trainee.name}'s parameters (missing "
-            f"{missing}, unexpected {unexpected}); delete it or start fresh with --resume never"
-        )
-    with torch.no_grad():
-        for name, param in trainee.parameters.items():
-            param.copy_(saved[name])
 
 
 def train_bridge(
@@ -406,7 +346,7 @@ def train_bridge(
         name="bridge",
         module=bridge,
         parameters={n: p for n, p in bridge.named_parameters() if p.requires_grad},
-        micro_step=lambda batch: _micro_step(cfg, pair, framing, bridge, embed, batch),
+        micro_step=lambda batch: bridge_loss_terms(cfg, pair, framing, bridge, embed, batch),
         logged_terms=("loss", "lm_loss", "batch_similarity", "pre_norm_var"),
         after_step=lambda: {"output_scale": float(bridge.output_scale.detach())},
         quick_eval=lambda examples: evaluate_examples(bridge, pair, framing, examples).metrics,
@@ -441,54 +381,6 @@ def train_bridge(
         train_wall_s=time.perf_counter() - started,
         quick_evals=loop.quick_evals,
     )
-
-
-def _micro_step(
-    cfg: RunConfig,
-    pair: LoadedPair,
-    framing: Framing,
-    bridge: Bridge,
-    embed: torch.nn.Module,
-    batch: Sequence[Example],
-) -> dict[str, torch.Tensor]:
-    """Loss terms of one micro-batch: sender -> bridge -> receiver reading the answers."""
-    device = pair.device
-    sender_in = framing.sender_batch(batch, device)
-    states = sender_states(
-        pair.sender, sender_in.input_ids, sender_in.attention_mask, cfg.source_layer
-    )  # (B, T, d_sender)
-    out = bridge(states, sender_in.attention_mask)  # soft tokens (B, K, d_receiver)
-    labels = [e.label for e in batch]
-    lm_loss = soft_token_answer_loss(pair.receiver.model, framing, out.soft_tokens, labels, embed)
-    similarity = batch_similarity(out.soft_tokens)
-    return {
-        "loss": lm_loss + cfg.diversity_weight * similarity,
-        "lm_loss": lm_loss,
-        "batch_similarity": similarity,
-        "pre_norm_var": out.pre_norm_variance,
-    }
-
-
-def soft_token_answer_loss(
-    model: Any,
-    framing: Framing,
-    soft_tokens: torch.Tensor,
-    labels: Sequence[str],
-    embed: torch.nn.Module,
-) -> torch.Tensor:
-    """LM loss on the answers after [primer ++ soft tokens], the bridge's objective (§2.1).
-
-    The prompt-tuning control puts its K vectors in the same slot and shares this.
-    soft_tokens: (B, K, d_receiver).
-    """
-    answers = framing.answer_batch(labels, soft_tokens.device)  # (B, A)
-    embeds, mask = framing.training_inputs(soft_tokens, answers, embed)  # (B, P+K+A, d)
-    n_answer = answers.input_ids.shape[1]
-    # Keep logits only where answer tokens are predicted: positions P+K-1 .. P+K+A-2.
-    logits = model(inputs_embeds=embeds, attention_mask=mask, logits_to_keep=n_answer + 1).logits[
-        :, :n_answer
-    ]  # (B, A, V)
-    return answer_lm_loss(logits, answers.input_ids, answers.mask)
 
 
 def final_bridge_state(cfg: RunConfig, pair: LoadedPair, outcome: TrainOutcome) -> dict[str, Any]:

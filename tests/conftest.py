@@ -13,7 +13,8 @@ import torch
 
 from telepathy.experiment.config import RunConfig, resolve_run_config
 from telepathy.experiment.pairs import get_pair
-from telepathy.models.lms import MANIFEST_NAME, converted_dir, default_cache_root, prepare_model
+from telepathy.models.lms import MANIFEST_NAME, converted_dir, default_cache_root
+from telepathy.models.prepare import prepare_model
 
 torch.set_num_threads(2)  # the CI machine's cores; also keeps CPU runs repeatable
 

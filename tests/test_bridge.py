@@ -19,7 +19,7 @@ from telepathy.bridge import (
 from telepathy.experiment.config import BRIDGE_ARCHITECTURES
 
 ARCHITECTURES = pytest.mark.parametrize("architecture", BRIDGE_ARCHITECTURES)
-D_SENDER, D_RECEIVER, K = 48, 32, 5
+D_SENDER, D_RECEIVER, SOFT_TOKENS = 48, 32, 5
 
 
 def build(architecture: str = "perceiver", **shape_kwargs) -> Bridge:
@@ -27,7 +27,7 @@ def build(architecture: str = "perceiver", **shape_kwargs) -> Bridge:
         **{
             "d_sender": D_SENDER,
             "d_receiver": D_RECEIVER,
-            "n_soft_tokens": K,
+            "n_soft_tokens": SOFT_TOKENS,
             "architecture": architecture,
             **shape_kwargs,
         }
@@ -124,7 +124,9 @@ def test_factory_builds_every_configurable_architecture_and_only_those():
 
 
 def test_default_architecture_is_the_perceiver_with_its_parameter_names():
-    shape = BridgeShape(d_sender=D_SENDER, d_receiver=D_RECEIVER, n_soft_tokens=K, depth=1)
+    shape = BridgeShape(
+        d_sender=D_SENDER, d_receiver=D_RECEIVER, n_soft_tokens=SOFT_TOKENS, depth=1
+    )
     bridge = make_bridge(shape, 0.0027)
     assert shape.architecture == "perceiver" and type(bridge) is PerceiverBridge
     # Names and order as before the other architectures existed: old state_dicts must load, and
@@ -230,5 +232,5 @@ def test_checkpoint_round_trip_rebuilds_the_architecture_with_identical_output(
 
 
 def test_a_shape_saved_before_architectures_existed_rebuilds_a_perceiver():
-    old = {"d_sender": D_SENDER, "d_receiver": D_RECEIVER, "n_soft_tokens": K, "depth": 1}
+    old = {"d_sender": D_SENDER, "d_receiver": D_RECEIVER, "n_soft_tokens": SOFT_TOKENS, "depth": 1}
     assert type(make_bridge(BridgeShape(**old), 0.0027)) is PerceiverBridge

@@ -11,17 +11,13 @@ import torch
 from conftest import tiny_config
 
 from telepathy.data import get_dataset, load_examples
+from telepathy.data.batches import BatchSchedule
 from telepathy.experiment.config import BRIDGE_ARCHITECTURES, RunConfig
 from telepathy.framing import Framing
+from telepathy.losses import bridge_loss_terms
 from telepathy.models.pair import build_bridge, sender_states
 from telepathy.results.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from telepathy.train import (
-    BatchSchedule,
-    TrainingInterrupted,
-    _micro_step,
-    final_bridge_state,
-    train_bridge,
-)
+from telepathy.train import TrainingInterrupted, final_bridge_state, train_bridge
 
 
 def prepare_run(tiny_pair, **overrides):
@@ -52,7 +48,7 @@ def test_no_gradient_reaches_either_lm_but_the_bridge_gets_one(tiny_pair):
     cfg, framing, train = prepare_run(tiny_pair)
     bridge = build_bridge(cfg, tiny_pair, 0.05)
     embed = tiny_pair.receiver.model.get_input_embeddings()
-    terms = _micro_step(cfg, tiny_pair, framing, bridge, embed, train[:4])
+    terms = bridge_loss_terms(cfg, tiny_pair, framing, bridge, embed, train[:4])
     terms["loss"].backward()
     for lm in (tiny_pair.sender.model, tiny_pair.receiver.model):
         assert all(not p.requires_grad and p.grad is None for p in lm.parameters())
@@ -107,6 +103,29 @@ def test_interrupted_and_resumed_run_ends_with_identical_weights(tiny_pair, tmp_
     # a job killed after its last checkpoint but before its result: rerunning reports the same
     again = run(tiny_pair, cfg, framing, train, stem, resume="auto")
     assert again.steps_completed == 6 and again.restarts == 2 and again.final == resumed.final
+
+
+def test_a_bridge_state_from_before_the_shared_loop_still_resumes_exactly(tiny_pair, tmp_path):
+    """Bridge training states written before `trainee` was recorded resume as bridges."""
+    cfg, framing, train = prepare_run(tiny_pair, steps=4)
+    straight = run(tiny_pair, cfg, framing, train, tmp_path / "a")
+    stem = tmp_path / "old"
+    with pytest.raises(TrainingInterrupted):
+        run(
+            tiny_pair,
+            cfg,
+            framing,
+            train,
+            stem,
+            on_step=lambda s: s == 2 and signal.raise_signal(signal.SIGUSR2),
+        )
+    state = load_checkpoint(stem.with_suffix(".ckpt"))
+    del state["trainee"]  # what bridge states held before the loop was shared
+    save_checkpoint(stem.with_suffix(".ckpt"), state)
+    resumed = run(tiny_pair, cfg, framing, train, stem, resume="auto")
+    assert resumed.resumed_from_step == 2 and resumed.final == straight.final
+    for name, tensor in straight.bridge.state_dict().items():
+        assert torch.equal(tensor, resumed.bridge.state_dict()[name]), name
 
 
 def test_sigterm_also_checkpoints(tiny_pair, tmp_path):
@@ -171,9 +190,9 @@ def test_batch_schedule_covers_each_epoch_once_and_is_a_pure_function():
 
 def test_a_non_finite_loss_stops_training_with_a_clear_error(tiny_pair, tmp_path, monkeypatch):
     cfg, framing, train = prepare_run(tiny_pair, steps=3)
-    import telepathy.train as train_module
+    import telepathy.losses as losses_module
 
-    real = train_module.answer_lm_loss
-    monkeypatch.setattr(train_module, "answer_lm_loss", lambda *a: real(*a) * float("nan"))
+    real = losses_module.answer_lm_loss
+    monkeypatch.setattr(losses_module, "answer_lm_loss", lambda *a: real(*a) * float("nan"))
     with pytest.raises(FloatingPointError, match="training loss became nan at step 1"):
         run(tiny_pair, cfg, framing, train, tmp_path / "nan")

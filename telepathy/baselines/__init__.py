@@ -1,8 +1,12 @@
-"""Baselines and controls for the bridge: each module one method, each writing the bridge's
-per-run result record (same samples, so McNemar can pair items across methods).
+"""Baselines and controls for the bridge: each method's own code, each writing the bridge's
+eval record (the same samples, so McNemar can pair items across methods).
 
-Prompting baselines (§5.1-5.3): prompting (zero-shot, few-shot, text relay) with its templates,
-demonstrations, settings and records. Trained baselines and controls: prompt_tuning (both §5.5
-variants), lora (§5.7), noise (§5.8) and probe (§5.6); receiver_inputs is how the receiver reads
-the input text in them; commands holds their CLI bodies.
+Owns: the prompting baselines (§5.1-5.3) in `prompting` with its settings (`prompting_config`),
+templates, demonstrations and record contents (`prompting_record`); the trained baselines and
+controls: `prompt_tuning` (both §5.5 variants), `lora` (§5.7), `noise` (§5.8), `probe` (§5.6),
+`receiver_inputs` (how the receiver reads the input text in them) and `trained_runs` (each as a
+whole job, from loaded inputs to its eval record). Their commands are `cli/baselines.py`.
+
+May import: experiment, data, models, bridge, framing, losses, parsing, evaluate, train, rng,
+results.
 """

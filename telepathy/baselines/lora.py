@@ -30,7 +30,7 @@ from telepathy.baselines.receiver_inputs import (
     receiver_batch,
 )
 from telepathy.data import Example
-from telepathy.evaluate import EvalReport, generate_from_embeds
+from telepathy.evaluate import EvalReport, eval_mode, generate_from_embeds
 from telepathy.experiment.config import RunConfig
 from telepathy.framing import Framing
 from telepathy.losses import next_token_loss
@@ -141,19 +141,16 @@ def evaluate_lora(
     progress: bool = False,
 ) -> EvalReport:
     """Greedy decoding from the text prompt with the adapters on, scored as the bridge's."""
-    was_training = model.training
-    model.eval()  # no adapter dropout at eval
     embed = model.get_input_embeddings()
 
     def generate(batch: Sequence[Example]) -> list[str]:
         inputs = receiver_batch(framing, batch, embed)  # left-padded
         return generate_from_embeds(model, framing, inputs.embeds, inputs.attention_mask)
 
-    report = evaluate_generator(
-        framing, examples, generate, batch_size=batch_size, progress=progress
-    )
-    model.train(was_training)
-    return report
+    with eval_mode(model):  # no adapter dropout at eval
+        return evaluate_generator(
+            framing, examples, generate, batch_size=batch_size, progress=progress
+        )
 
 
 def train_lora(

@@ -35,13 +35,13 @@ from telepathy.baselines.receiver_inputs import (
 )
 from telepathy.bridge import unit_rms
 from telepathy.data import Example
-from telepathy.evaluate import EvalReport, generate_from_embeds
+from telepathy.evaluate import EvalReport, eval_mode, generate_from_embeds
 from telepathy.experiment.config import RunConfig
 from telepathy.framing import Framing
-from telepathy.losses import next_token_loss
+from telepathy.losses import next_token_loss, soft_token_answer_loss
 from telepathy.models.pair import LoadedPair, bridge_dtype, embedding_median_rms
 from telepathy.rng import seed_everything
-from telepathy.train import LoopOutcome, Schedule, Trainee, run_training, soft_token_answer_loss
+from telepathy.train import LoopOutcome, Schedule, Trainee, run_training
 
 log = logging.getLogger(__name__)
 
@@ -138,14 +138,11 @@ def evaluate_prompt_tuning(
     progress: bool = False,
 ) -> EvalReport:
     """Generate, parse and score like the bridge's eval."""
-    was_training = prompt.training
-    prompt.eval()
     generate = generate_batch_fn(method, prompt, pair, framing)
-    report = evaluate_generator(
-        framing, examples, generate, batch_size=batch_size, progress=progress
-    )
-    prompt.train(was_training)
-    return report
+    with eval_mode(prompt):
+        return evaluate_generator(
+            framing, examples, generate, batch_size=batch_size, progress=progress
+        )
 
 
 def train_prompt_tuning(

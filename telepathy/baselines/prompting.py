@@ -9,11 +9,11 @@ and reports the receiver's parse-failure rate as `invalid_rate` (pitfall 12).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +28,15 @@ from telepathy.baselines.prompt_templates import (
     task_prompts,
     zero_shot_prompt,
 )
-from telepathy.baselines.prompting_config import PromptingConfig, resolve_prompting_config
+from telepathy.baselines.prompting_config import PromptingConfig
 from telepathy.baselines.prompting_record import build_prompting_record, prompting_hyperparameters
 from telepathy.data import DatasetSpec, DataSnapshot, Example, get_dataset, load_examples
 from telepathy.data.snapshot import data_provenance
 from telepathy.evaluate import score_predictions
 from telepathy.experiment.pairs import get_pair
 from telepathy.models.lms import LoadedLM, load_lm, read_models_manifest
+from telepathy.models.run_inputs import ModelSource
 from telepathy.results.provenance import utc_now
-from telepathy.results.run_record import log_eval_summary, write_record
 
 log = logging.getLogger("telepathy")
 
@@ -292,49 +292,33 @@ def load_models(
     }
 
 
-# ----------------------------------------------------------------------------- the command
+# ----------------------------------------------------------------------------- the job
 
 
-def parse_set_arguments(items: Sequence[str]) -> dict[str, str]:
-    """`--set KEY=VALUE` arguments as a dict (types are coerced during resolution)."""
-    values: dict[str, str] = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        values[key.strip()] = value.strip()
-    return values
-
-
-def run_baseline_command(
-    args: argparse.Namespace, *, data: DataSnapshot | None, device: torch.device
-) -> int:
-    """`telepathy baseline`: resolve, load data, draw demonstrations, then load models and run."""
-    started_at, clock = utc_now(), time.perf_counter()
-    cfg = resolve_prompting_config(
-        method=args.method,
-        protocol=args.protocol,
-        pair=args.pair,
-        dataset=args.dataset,
-        seed=args.seed,
-        shots=args.shots,
-        overrides=parse_set_arguments(args.overrides),
-    )
+def run_prompting_baseline(
+    cfg: PromptingConfig,
+    data: DataSnapshot | None,
+    models_from: ModelSource,
+    *,
+    batch_size: int,
+    progress: bool,
+    started_at: datetime,
+) -> dict[str, Any]:
+    """One prompting baseline from its resolved settings: load the eval list, draw the
+    demonstrations (a bad k fails here, before any model loads), load the models, run, and
+    return the eval record (the caller writes it with run_record.write_record)."""
+    clock = time.perf_counter()
     spec = get_dataset(cfg.dataset)
     eval_examples, eval_desc = load_eval_list(cfg, data)
     demos: list[Example] = []
     n_train = None
-    if cfg.spec.family == "few_shot":  # a bad k fails here, before any model loads
+    if cfg.spec.family == "few_shot":
         demos, n_train = draw_demonstrations(cfg, spec, data, eval_examples)
-    models = load_models(cfg, device, args.cache_dir, args.models)
+    device = models_from.device
+    models = load_models(cfg, device, models_from.cache_dir, models_from.manifest)
     load_s = time.perf_counter() - clock
     outcome = run_prompting(
-        cfg,
-        models,
-        eval_examples,
-        demos,
-        batch_size=args.batch_size,
-        progress=not args.no_progress,
+        cfg, models, eval_examples, demos, batch_size=batch_size, progress=progress
     )
     timings = {
         "wall_s": time.perf_counter() - clock,
@@ -342,7 +326,7 @@ def run_baseline_command(
         **outcome.timings,
         **{f"{role}_load_s": lm.load_seconds for role, lm in models.items()},
     }
-    record = build_prompting_record(
+    return build_prompting_record(
         cfg,
         models,
         device,
@@ -355,6 +339,3 @@ def run_baseline_command(
         utc_now(),
         data_provenance(cfg.dataset, data),
     )
-    write_record(args.result, record)
-    log_eval_summary(record["run_id"], outcome.metrics, timings["wall_s"])
-    return 0

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from telepathy.data import get_dataset
-from telepathy.experiment.config import OVERRIDABLE, ConfigError, _coerce, resolve_run_config
+from telepathy.experiment.config import (
+    OVERRIDABLE,
+    ConfigError,
+    coerce_override,
+    resolve_run_config,
+)
 from telepathy.results.provenance import config_digest
 
 
@@ -161,7 +166,7 @@ def resolve_prompting_config(
             )
             continue
         try:
-            values[name] = _coerce(name, raw, values[name])
+            values[name] = coerce_override(name, raw, values[name])
         except ConfigError as err:
             problems.append(str(err))
     if problems:

@@ -1,4 +1,4 @@
-"""The result record of a prompting-baseline run: run-result schema v1, kind "eval".
+"""What a prompting baseline's eval record holds (built by results.run_record, the one builder).
 
 No bridge and no soft tokens: `soft_tokens` and `source_layer` are null, bridge parameter
 counts are 0, and a model the method never loaded has null counts and revision rather than a
@@ -15,22 +15,13 @@ import torch
 
 from telepathy.baselines.prompt_templates import describe_prompts, task_prompts
 from telepathy.baselines.prompting_config import PromptingConfig
-from telepathy.bridge import count_parameters
 from telepathy.data import DatasetSpec, Example
 from telepathy.experiment.pairs import get_pair
 from telepathy.models.lms import LoadedLM
+from telepathy.models.pair import LoadedPair
 from telepathy.parsing import PARSER_DESCRIPTION
-from telepathy.results.identity import result_id, run_id
-from telepathy.results.provenance import collect_provenance
-from telepathy.results.run_record import device_name
-from telepathy.results.validate import SCHEMA_VERSION, ids_digest
-
-
-def _counts(models: Mapping[str, LoadedLM], role: str) -> tuple[int | None, int | None]:
-    if role not in models:
-        return None, None  # never loaded, so never counted
-    model = models[role].model
-    return count_parameters(model), count_parameters(model, trainable_only=True)
+from telepathy.results.provenance import ids_digest
+from telepathy.results.run_record import build_record, eval_examples_block
 
 
 def build_prompting_record(
@@ -46,53 +37,23 @@ def build_prompting_record(
     ended_at: datetime,
     data: dict[str, Any],
 ) -> dict[str, Any]:
-    """One eval record in the run-result v1 shape, with one sample per eval item; `data` is
-    the data snapshot's provenance."""
-    pair = get_pair(cfg.pair)
-    sender_total, sender_trainable = _counts(models, "sender")
-    receiver_total, receiver_trainable = _counts(models, "receiver")
-    ids = [s["id"] for s in samples]
-    run = run_id(
-        method=cfg.method, protocol=cfg.protocol, pair=cfg.pair, dataset=cfg.dataset, seed=cfg.seed
+    """One eval record (run_record.build_record), with one sample per eval item; `models` holds
+    only the LMs the method loaded, `data` is the data snapshot's provenance."""
+    pair = LoadedPair(get_pair(cfg.pair), models.get("sender"), models.get("receiver"), device)
+    return build_record(
+        kind="eval",
+        cfg=cfg,
+        pair=pair,
+        bridge=None,
+        hyperparameters=hyperparameters,
+        metrics=metrics,
+        timings=timings,
+        started_at=started_at,
+        ended_at=ended_at,
+        data=data,
+        method=cfg.method,
+        extra={"eval_examples": eval_examples_block(eval_desc, samples), "samples": samples},
     )
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": result_id(run, "eval"),
-        "kind": "eval",
-        "method": cfg.method,
-        "protocol": cfg.protocol,
-        "pair": {
-            "name": pair.name,
-            "sender_id": pair.sender.model_id,
-            "receiver_id": pair.receiver.model_id,
-            "sender_revision": models["sender"].revision if "sender" in models else None,
-            "receiver_revision": models["receiver"].revision if "receiver" in models else None,
-        },
-        "dataset": cfg.dataset,
-        "seed": cfg.seed,
-        "soft_tokens": None,
-        "source_layer": None,
-        "hyperparameters": hyperparameters,
-        "metrics": metrics,
-        "timings": {k: round(float(v), 6) for k, v in timings.items()},
-        "parameters": {
-            "bridge_trainable": 0,
-            "bridge_total": 0,
-            "sender_total": sender_total,
-            "receiver_total": receiver_total,
-            "sender_trainable": sender_trainable,
-            "receiver_trainable": receiver_trainable,
-        },
-        "provenance": collect_provenance(
-            config_sha256=cfg.digest(),
-            started_at=started_at,
-            ended_at=ended_at,
-            device=device_name(device),
-            data=data,
-        ),
-        "eval_examples": {**eval_desc, "n": len(ids), "ids_sha256": ids_digest(ids)},
-        "samples": samples,
-    }
 
 
 def prompting_hyperparameters(

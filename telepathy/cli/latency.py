@@ -2,7 +2,7 @@
 
 Every argument is checked before a model loads. The bridge is a trained checkpoint (from
 `telepathy train --bridge`), unless `--random-weights` builds every model at full size from its
-config with random weights (telepathy/random_models.py) and a random bridge of the right shape,
+config with random weights (models/random_weights.py) and a random bridge of the right shape,
 for speed and memory on a GPU node without hub access. The result file records which.
 """
 
@@ -12,9 +12,18 @@ import argparse
 import logging
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from telepathy.cli.args import (
+    PAIR_HELP,
+    Command,
+    add_runtime,
+    add_set_option,
+    data_snapshot,
+    model_source,
+    run_overrides,
+)
 
 log = logging.getLogger("telepathy")
 
@@ -28,13 +37,8 @@ class LatencyArgumentError(ValueError):
 # ----------------------------------------------------------------------------- parser
 
 
-def add_parser(sub: Any, *, add_runtime: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Register the `benchmark-latency` subcommand (cli.py passes its shared runtime options)."""
-    p = sub.add_parser(
-        "benchmark-latency",
-        help="latency, throughput and memory: bridge vs text relay vs direct text",
-    )
-    p.add_argument("--pair", required=True, help="model pair: paper | small | tiny")
+def add_benchmark_latency(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pair", required=True, help=PAIR_HELP)
     p.add_argument(
         "--protocol", help="required with --random-weights; with --checkpoint it must match"
     )
@@ -44,14 +48,7 @@ def add_parser(sub: Any, *, add_runtime: Callable[[argparse.ArgumentParser], Non
     p.add_argument("--seed", type=int, default=0, help="--random-weights: seed of the bridge")
     p.add_argument("--soft-tokens", type=int, help="--random-weights: K")
     p.add_argument("--source-layer", type=int, help="--random-weights: sender hidden_states index")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="--random-weights: override a resolved setting (repeatable)",
-    )
+    add_set_option(p, "--random-weights: override a resolved setting (repeatable)")
     weights = p.add_mutually_exclusive_group(required=True)
     weights.add_argument(
         "--checkpoint", type=Path, help="trained final bridge (.pt) from `telepathy train --bridge`"
@@ -81,7 +78,6 @@ def add_parser(sub: Any, *, add_runtime: Callable[[argparse.ArgumentParser], Non
     )
     p.add_argument("--out", type=Path, required=True, help="output: latency JSON")
     add_runtime(p)
-    p.set_defaults(func=cmd_benchmark_latency)
 
 
 # ----------------------------------------------------------------------------- checking input
@@ -145,7 +141,6 @@ def check_settings(args: argparse.Namespace):
 
 def resolve_weights(args: argparse.Namespace) -> tuple[Any, dict[str, Any] | None]:
     """(RunConfig, checkpoint state or None) before any model loads; errors name the value."""
-    from telepathy.cli.commands import _overrides
     from telepathy.experiment.config import RunConfig, resolve_run_config
     from telepathy.results.checkpoint import CheckpointError, load_checkpoint
 
@@ -158,7 +153,7 @@ def resolve_weights(args: argparse.Namespace) -> tuple[Any, dict[str, Any] | Non
             pair=args.pair,
             dataset=args.dataset,
             seed=args.seed,
-            overrides=_overrides(args),
+            overrides=run_overrides(args),
         )
         return cfg, None
     path: Path = args.checkpoint
@@ -196,88 +191,21 @@ def resolve_weights(args: argparse.Namespace) -> tuple[Any, dict[str, Any] | Non
 # ----------------------------------------------------------------------------- command
 
 
-def load_pair_and_bridge(cfg: Any, state: dict[str, Any] | None, args: argparse.Namespace, device):
-    """The pair and bridge to time, plus the record's `mode` block saying which weights they are."""
-    from telepathy.models.pair import build_bridge, embedding_median_rms, load_pair
-    from telepathy.models.random_weights import load_random_pair
-    from telepathy.results.checkpoint import check_matches
-    from telepathy.results.provenance import file_sha256
-
-    if state is None:
-        pair, sources = load_random_pair(cfg.pair, device, args.cache_dir)
-        scale_init = cfg.scale_init_factor * embedding_median_rms(pair.receiver)
-        bridge = build_bridge(cfg, pair, scale_init)
-        mode = {
-            "weights": "random_weights",
-            "checkpoint": None,
-            "random_weights": {
-                **sources,
-                "bridge": (
-                    f"fresh {cfg.bridge_architecture} bridge, torch seed {cfg.seed}, "
-                    f"s0 = {scale_init:.6g}"
-                ),
-            },
-        }
-    else:
-        pair = load_pair(cfg.pair, device, args.cache_dir, models=args.models)
-        check_matches(state, args.checkpoint, pair=pair.identity(), cfg=None)
-        bridge = build_bridge(cfg, pair, state["output_scale_init"])
-        bridge.load_state_dict(state["bridge"])
-        mode = {
-            "weights": "trained_checkpoint",
-            "checkpoint": {
-                "path": str(args.checkpoint),
-                "sha256": file_sha256(args.checkpoint),
-                "trained_steps": int(state["step"]),
-                "config_sha256": state["config_sha256"],
-            },
-            "random_weights": None,
-        }
-    return pair, bridge, mode
-
-
-def cmd_benchmark_latency(args: argparse.Namespace) -> int:
-    """Check everything, load the pair (or build it random), time every method, write JSON."""
+def host_block(load_before: float) -> dict[str, Any]:
+    """CPU timings on a shared machine depend on what else runs; this lets a reader judge."""
     import torch
 
-    from telepathy.cli.commands import _data_snapshot, _load_eval
-    from telepathy.data.snapshot import data_provenance
-    from telepathy.framing import Framing
-    from telepathy.latency.harness import (
-        PHASES,
-        LatencyHarness,
-        method_weight_bytes,
-        run_benchmark,
-    )
-    from telepathy.latency.summary import speed_ratios, summarise_trials
-    from telepathy.latency.timing import MemoryProbe
-    from telepathy.models.lms import lm_dtype, pick_device
-    from telepathy.models.pair import bridge_dtype
-    from telepathy.results.latency_record import result_rows, settings_block, write_latency
-    from telepathy.results.provenance import collect_provenance, utc_now
-    from telepathy.results.run_record import device_name, parameter_counts
-    from telepathy.rng import seed_everything
+    return {
+        "cpu_count": os.cpu_count() or 0,
+        "torch_threads": torch.get_num_threads(),
+        "load_average_1m_before": load_before,
+        "load_average_1m_after": os.getloadavg()[0],
+    }
 
-    started_at, clock = utc_now(), time.perf_counter()
-    settings = check_settings(args)
-    cfg, state = resolve_weights(args)
-    device = pick_device(args.device)
-    data = _data_snapshot(args, cfg.dataset)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    spec, examples, _ = _load_eval(cfg, data)
-    examples = examples[: args.n_examples]
-    if len(examples) < max(settings.batch_sizes):
-        raise LatencyArgumentError(
-            f"--batch-sizes: the eval split of {cfg.dataset!r} has {len(examples)} examples, "
-            f"fewer than batch size {max(settings.batch_sizes)}"
-        )
 
-    seed_everything(cfg.seed)  # the random bridge's initialisation
-    pair, bridge, mode = load_pair_and_bridge(cfg, state, args, device)
-    bridge.eval().requires_grad_(False)
-    framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer, stage="eval")
-    load_s = time.perf_counter() - clock
+def warn_if_oversubscribed(device) -> float:
+    """The 1-minute load before timing; warns when CPU threads outnumber idle cores."""
+    import torch
 
     load_before = os.getloadavg()[0]
     if device.type == "cpu" and torch.get_num_threads() > 1 and load_before > (os.cpu_count() or 1):
@@ -291,63 +219,79 @@ def cmd_benchmark_latency(args: argparse.Namespace) -> int:
             os.cpu_count(),
             torch.get_num_threads(),
         )
+    return load_before
+
+
+def run_benchmark_latency(args: argparse.Namespace) -> int:
+    """Check everything, load the pair (or build it random), time every method, write JSON."""
+    from telepathy.data.snapshot import data_provenance
+    from telepathy.framing import Framing
+    from telepathy.latency.harness import LatencyHarness, run_benchmark
+    from telepathy.latency.timing import MemoryProbe
+    from telepathy.latency.weights import load_pair_and_bridge
+    from telepathy.models.run_inputs import load_eval_examples
+    from telepathy.results.latency_record import build_latency_record, write_latency
+    from telepathy.results.provenance import collect_provenance, utc_now
+    from telepathy.results.run_record import device_name
+    from telepathy.rng import seed_everything
+
+    started_at, clock = utc_now(), time.perf_counter()
+    settings = check_settings(args)
+    cfg, state = resolve_weights(args)
+    models = model_source(args)
+    data = data_snapshot(args, cfg.dataset)
+    spec, examples, _ = load_eval_examples(cfg, data)
+    examples = examples[: args.n_examples]
+    if len(examples) < max(settings.batch_sizes):
+        raise LatencyArgumentError(
+            f"--batch-sizes: the eval split of {cfg.dataset!r} has {len(examples)} examples, "
+            f"fewer than batch size {max(settings.batch_sizes)}"
+        )
+    seed_everything(cfg.seed)  # the random bridge's initialisation
+    pair, bridge, mode = load_pair_and_bridge(cfg, state, args.checkpoint, models)
+    bridge.eval().requires_grad_(False)
+    framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer, stage="eval")
+    load_s = time.perf_counter() - clock
+    load_before = warn_if_oversubscribed(models.device)
     harness = LatencyHarness(pair, framing, bridge, settings)
-    memory = MemoryProbe(device)
+    memory = MemoryProbe(models.device)
     log.info(
         "timing %s on %s: batch sizes %s, %d warm-up + %d trials, %d answer tokens",
         ", ".join(settings.methods),
-        device,
+        models.device,
         settings.batch_sizes,
         settings.warmup,
         settings.trials,
         settings.decode_tokens,
     )
     measurements = run_benchmark(harness, examples, memory, log=log.info)
-    summaries = [
-        summarise_trials(m.trials_ms, PHASES[m.method], m.batch_size) for m in measurements
-    ]
-    weights = method_weight_bytes(pair, bridge)
-    ratios = [
-        {
-            "batch_size": size,
-            **speed_ratios({m.method: m.trials_ms for m in measurements if m.batch_size == size}),
-        }
-        for size in settings.batch_sizes
-    ]
-    record = {
-        "schema_version": 1,
-        "kind": "latency",
-        "mode": mode,
-        "pair": pair.identity(),
-        "protocol": cfg.protocol,
-        "dataset": cfg.dataset,
-        "soft_tokens": cfg.soft_tokens,
-        "source_layer": cfg.source_layer,
-        "config": cfg.to_dict(),
-        "settings": settings_block(settings, len(examples), harness.answer_suffix),
-        "device": device_name(device),
-        "dtypes": {"lm": str(lm_dtype(device)), "bridge": str(bridge_dtype(cfg, device))},
-        "memory_measure": memory.description,
-        # CPU timings on a shared machine depend on what else runs; this lets a reader judge.
-        "host": {
-            "cpu_count": os.cpu_count() or 0,
-            "torch_threads": torch.get_num_threads(),
-            "load_average_1m_before": load_before,
-            "load_average_1m_after": os.getloadavg()[0],
-        },
-        "parameters": parameter_counts(pair, bridge),
-        "weights_bytes": weights,
-        "results": result_rows(measurements, summaries, weights),
-        "ratios": ratios,
-        "timings": {"wall_s": time.perf_counter() - clock, "load_s": load_s},
-        "provenance": collect_provenance(
+    record = build_latency_record(
+        cfg=cfg,
+        harness=harness,
+        mode=mode,
+        n_examples=len(examples),
+        memory_description=memory.description,
+        host=host_block(load_before),
+        measurements=measurements,
+        timings={"wall_s": time.perf_counter() - clock, "load_s": load_s},
+        provenance=collect_provenance(
             config_sha256=cfg.digest(),
             started_at=started_at,
             ended_at=utc_now(),
-            device=device_name(device),
+            device=device_name(models.device),
             data=data_provenance(cfg.dataset, data),
         ),
-    }
+    )
     write_latency(args.out, record)
     log.info("wrote %s", args.out)
     return 0
+
+
+COMMANDS = (
+    Command(
+        "benchmark-latency",
+        "latency, throughput and memory: bridge vs text relay vs direct text",
+        add_benchmark_latency,
+        run_benchmark_latency,
+    ),
+)

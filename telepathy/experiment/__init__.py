@@ -1,6 +1,8 @@
 """What a run is made of: the model pairs (`pairs`), the protocols that fix each paper era's
-settings (`protocols`), and one run's resolved, validated settings (`config.RunConfig`).
+settings (`protocols`), one run's resolved, validated settings (`config.RunConfig`) and the
+one list of methods (`methods`) that the grid, the rules and the command line read.
 
-Pure data and validation: imports nothing from the rest of telepathy except `data`'s registry,
-and never torch, so that planning a grid stays fast.
+Owns: no files; pure data and validation, and never torch, so that planning a grid stays fast.
+
+May import: data.
 """

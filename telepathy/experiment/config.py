@@ -112,7 +112,7 @@ OVERRIDABLE = tuple(
 )
 
 
-def _coerce(name: str, value: Any, template: Any) -> Any:
+def coerce_override(name: str, value: Any, template: Any) -> Any:
     """Parse a string override into the type of the field it replaces."""
     if not isinstance(value, str):
         return value
@@ -186,7 +186,7 @@ def resolve_run_config(
             continue
         template = values.get(name, defaults.get(name))
         try:
-            values[name] = _coerce(name, raw, template)
+            values[name] = coerce_override(name, raw, template)
         except ConfigError as err:
             problems.append(str(err))
     if problems:

@@ -173,6 +173,10 @@ _GSM8K_B = replace(
     max_new_tokens=16,
 )
 
+# config.yaml's dec2025 grid states K, layer, steps, lr, batch and eval list again for each
+# dataset (as the --set overrides of its runs); tests/grid/test_expand.py checks that the two
+# agree and names the grid's three deliberate departures (PIQA on 500 items, GSM8K's 2500 steps
+# at batch 4).
 DEC2025_DATASETS = {
     "sst2": _SST2_B,
     "agnews": _AGNEWS_B,

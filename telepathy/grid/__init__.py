@@ -1,6 +1,68 @@
-"""The workflow's API to the package: which runs, ablations, baselines and benchmarks a
-workflow config asks for (`expand`). The only package `workflow/rules/common.smk` imports.
+"""The workflow's API to the package, and the only package `workflow/rules/common.smk` imports:
+which runs, ablations, baselines and benchmarks a workflow config asks for (`expand`, `runs`),
+where their results live (`paths`), which tables and figures the grid has and what each reads
+(`products`), and how long each job asks for (`resources`).
 
-May import `experiment`, `data` and the baselines' config resolvers; never torch (a test
-keeps `import telepathy.grid` torch-free, so that a dry run of the paper grid stays ~2 s).
+Owns: no files; never torch (a test keeps `import telepathy.grid` torch-free, so that a dry run
+of the paper grid stays ~2 s).
+
+May import: experiment, data, baselines (their config resolvers only).
 """
+
+from telepathy.experiment.methods import BASELINE_METHODS, PROMPTING_METHODS, TRAINED_METHODS
+from telepathy.grid.expand import GridError, expand_grid
+from telepathy.grid.paths import (
+    BASELINE_DIR,
+    RUN_DIR,
+    all_results,
+    baseline_result_path,
+    dataset_result_paths,
+    dataset_runs,
+    existing,
+    grid_datasets,
+    merged_table_paths,
+    run_result_paths,
+)
+from telepathy.grid.products import CATALOGUE, Product, product_inputs, product_paths, products
+from telepathy.grid.resources import baseline_minutes, training_minutes
+from telepathy.grid.runs import (
+    BASELINE_WILDCARDS,
+    LATENCY_WILDCARDS,
+    RUN_WILDCARDS,
+    BaselineRun,
+    BridgeRun,
+    Grid,
+    LatencyRun,
+)
+
+__all__ = [
+    "BASELINE_DIR",
+    "BASELINE_METHODS",
+    "BASELINE_WILDCARDS",
+    "CATALOGUE",
+    "LATENCY_WILDCARDS",
+    "PROMPTING_METHODS",
+    "RUN_DIR",
+    "RUN_WILDCARDS",
+    "TRAINED_METHODS",
+    "BaselineRun",
+    "BridgeRun",
+    "Grid",
+    "GridError",
+    "LatencyRun",
+    "Product",
+    "all_results",
+    "baseline_minutes",
+    "baseline_result_path",
+    "dataset_result_paths",
+    "dataset_runs",
+    "existing",
+    "expand_grid",
+    "grid_datasets",
+    "merged_table_paths",
+    "product_inputs",
+    "product_paths",
+    "products",
+    "run_result_paths",
+    "training_minutes",
+]

@@ -12,23 +12,23 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from telepathy.baselines.prompting_config import METHODS as PROMPTING_METHODS
 from telepathy.baselines.prompting_config import resolve_prompting_config
 from telepathy.data import get_dataset
-from telepathy.experiment.config import RunConfig, resolve_run_config
+from telepathy.experiment.config import resolve_run_config
+from telepathy.experiment.methods import (
+    BASELINE_METHODS,
+    DETERMINISTIC_METHODS,
+    PROBE_METHOD,
+    PROMPTING_METHODS,
+)
 from telepathy.experiment.pairs import get_pair, scale_layer
+from telepathy.grid.runs import BaselineRun, BridgeRun, Grid, LatencyRun
 
 # Keys of a grid entry that are run settings (passed to `telepathy train --set`).
 SETTING_KEYS = ("steps", "lr", "batch_size", "grad_accum", "eval_first_n", "sender_template")
 DEFAULT_ARCHITECTURE = "perceiver"
-TRAINED_METHODS = ("prompt_tuning_control", "prompt_tuning", "lora")
-BASELINE_METHODS = (*PROMPTING_METHODS, *TRAINED_METHODS, "noise", "probe")
-# Greedy decoding and a deterministic solver: a second seed would repeat the first run exactly,
-# so these run once (on the grid's first seed) unless the config names seeds.
-DETERMINISTIC_METHODS = ("zero_shot_sender", "zero_shot_receiver", "text_relay", "probe")
 # A bridge setting a prompting baseline must share so that both score the same items with the
 # same amount of text (pitfalls 2, 16, 21): run-setting name -> prompting-setting name.
 SHARED_WITH_PROMPTING = {
@@ -40,86 +40,8 @@ SHARED_WITH_PROMPTING = {
 }
 
 
-# The wildcard names of each kind of run's paths, in the order of its key.
-RUN_WILDCARDS = ("pair", "dataset", "arch", "k", "layer", "seed")
-BASELINE_WILDCARDS = ("method", "pair", "dataset", "seed")
-LATENCY_WILDCARDS = ("mode", *RUN_WILDCARDS)
-
-
 class GridError(ValueError):
     """A grid entry that cannot run; the message names the entry and the bad value."""
-
-
-@dataclass(frozen=True)
-class BridgeRun:
-    """One bridge to train and evaluate, and the studies (main, ablations) that use it."""
-
-    pair: str
-    dataset: str
-    architecture: str
-    soft_tokens: int
-    source_layer: int
-    seed: int
-    settings: Mapping[str, Any]  # the --set overrides, as strings Snakemake passes on
-    config: RunConfig
-    studies: tuple[str, ...]
-
-    @property
-    def key(self) -> tuple[str, ...]:
-        """The values of RUN_WILDCARDS in its result paths."""
-        return (
-            self.pair,
-            self.dataset,
-            self.architecture,
-            str(self.soft_tokens),
-            str(self.source_layer),
-            str(self.seed),
-        )
-
-
-@dataclass(frozen=True)
-class BaselineRun:
-    """One baseline or control on one dataset and seed, at the dataset's main bridge settings."""
-
-    method: str
-    pair: str
-    dataset: str
-    seed: int
-    soft_tokens: int
-    source_layer: int
-    settings: Mapping[str, Any]  # --set overrides of the command
-    options: Mapping[str, Any]  # other command options (shots, lora schedule)
-    digest: str  # of the resolved settings: a change reruns the job
-    config: RunConfig  # the dataset's main bridge settings at this seed
-
-    @property
-    def key(self) -> tuple[str, ...]:
-        """The values of BASELINE_WILDCARDS in its result path."""
-        return (self.method, self.pair, self.dataset, str(self.seed))
-
-
-@dataclass(frozen=True)
-class LatencyRun:
-    """One latency benchmark: a trained bridge of the grid, or full-size random weights."""
-
-    mode: str  # trained | random_weights
-    bridge: BridgeRun
-    options: Mapping[str, Any]  # batch_sizes, trials, warmup, decode_tokens, relay_tokens, ...
-
-    @property
-    def key(self) -> tuple[str, ...]:
-        """The values of LATENCY_WILDCARDS in its result path."""
-        return (self.mode, *self.bridge.key)
-
-
-@dataclass
-class Grid:
-    """Everything a protocol's grid asks for, each keyed by its wildcard values."""
-
-    protocol: str
-    runs: dict[tuple[str, ...], BridgeRun] = field(default_factory=dict)
-    baselines: dict[tuple[str, ...], BaselineRun] = field(default_factory=dict)
-    latency: dict[tuple[str, ...], LatencyRun] = field(default_factory=dict)
 
 
 def expand_grid(config: Mapping[str, Any]) -> Grid:
@@ -198,7 +120,7 @@ class _Expander:
         return [s for s in seeds if not self.wanted_seeds or s in self.wanted_seeds]
 
     def _settings(self, entry: Mapping[str, Any]) -> dict[str, Any]:
-        return {**self.global_settings, **{k: entry[k] for k in SETTING_KEYS if k in entry}}
+        return {**self.global_settings, **{key: entry[key] for key in SETTING_KEYS if key in entry}}
 
     def bridge_runs(self, entry: Mapping[str, Any], study: str) -> None:
         dataset = entry["dataset"]
@@ -210,18 +132,27 @@ class _Expander:
             depth = get_pair(pair).sender.n_layers
             layers = [scale_layer(layer, depth) for layer in entry.get("source_layers", [])]
             for architecture in entry.get("architectures", [DEFAULT_ARCHITECTURE]):
-                for k in entry["soft_tokens"]:
+                for soft_tokens in entry["soft_tokens"]:
                     for layer in layers or [None]:
                         for seed in seeds:
                             self._add_bridge(
-                                pair, dataset, architecture, k, layer, seed, settings, study
+                                pair,
+                                dataset,
+                                architecture,
+                                soft_tokens,
+                                layer,
+                                seed,
+                                settings,
+                                study,
                             )
 
-    def _add_bridge(self, pair, dataset, architecture, k, layer, seed, settings, study) -> None:
+    def _add_bridge(
+        self, pair, dataset, architecture, soft_tokens, layer, seed, settings, study
+    ) -> None:
         run_settings = dict(settings)
         if architecture != DEFAULT_ARCHITECTURE:
             run_settings["bridge_architecture"] = architecture
-        overrides = {**run_settings, "soft_tokens": k}
+        overrides = {**run_settings, "soft_tokens": soft_tokens}
         if layer is not None:
             overrides["source_layer"] = layer
         cfg = resolve_run_config(
@@ -231,7 +162,7 @@ class _Expander:
             pair=pair,
             dataset=dataset,
             architecture=architecture,
-            soft_tokens=k,
+            soft_tokens=soft_tokens,
             source_layer=cfg.source_layer,
             seed=seed,
             settings=run_settings,
@@ -278,8 +209,8 @@ class _Expander:
 
     def _baseline(self, method, entry, main, pair, dataset, seed) -> BaselineRun:
         settings = self._settings(main)
-        k = main["soft_tokens"][0]
-        overrides = {**settings, "soft_tokens": k}
+        soft_tokens = main["soft_tokens"][0]
+        overrides = {**settings, "soft_tokens": soft_tokens}
         layers = main.get("source_layers")
         if layers:
             overrides["source_layer"] = scale_layer(layers[0], get_pair(pair).sender.n_layers)
@@ -312,7 +243,7 @@ class _Expander:
             pair=pair,
             dataset=dataset,
             seed=seed,
-            soft_tokens=k,
+            soft_tokens=soft_tokens,
             source_layer=cfg.source_layer,
             settings=settings,
             options=options,
@@ -352,7 +283,7 @@ class _Expander:
         matches = [
             run
             for key, run in self.grid.runs.items()
-            if all(w is None or w == k for w, k in zip(wanted, key, strict=True))
+            if all(w is None or w == value for w, value in zip(wanted, key, strict=True))
         ]
         if mode == "trained":
             if not matches:
@@ -367,8 +298,8 @@ class _Expander:
         # random weights: the bridge's settings, resolved afresh (its run need not exist)
         if matches:
             return matches[0]
-        pair, dataset, architecture, k, layer, seed = wanted
-        overrides: dict[str, Any] = {**self.global_settings, "soft_tokens": int(k)}
+        pair, dataset, architecture, soft_tokens, layer, seed = wanted
+        overrides: dict[str, Any] = {**self.global_settings, "soft_tokens": int(soft_tokens)}
         if layer is not None:
             overrides["source_layer"] = int(layer)
         if architecture != DEFAULT_ARCHITECTURE:
@@ -380,14 +311,24 @@ class _Expander:
             seed=int(seed),
             overrides=overrides,
         )
-        settings = {k: v for k, v in overrides.items() if k not in ("soft_tokens", "source_layer")}
+        settings = {
+            key: v for key, v in overrides.items() if key not in ("soft_tokens", "source_layer")
+        }
         return BridgeRun(
-            pair, dataset, architecture, int(k), cfg.source_layer, int(seed), settings, cfg, ()
+            pair,
+            dataset,
+            architecture,
+            int(soft_tokens),
+            cfg.source_layer,
+            int(seed),
+            settings,
+            cfg,
+            (),
         )
 
 
 def _shots(entry: Mapping[str, Any], dataset: str) -> int | None:
-    """k of a few-shot entry: one number for every dataset, or a per-dataset mapping."""
+    """The shots of a few-shot entry: one number for every dataset, or a per-dataset mapping."""
     shots = entry.get("shots")
     if isinstance(shots, Mapping):
         return shots.get(dataset, shots.get("default"))
@@ -404,6 +345,6 @@ def _inapplicable(method: str, dataset: str) -> str | None:
             task_prompts(spec)
         except ValueError as err:
             return str(err)
-    if method == "probe" and spec.label_names is None:
+    if method == PROBE_METHOD and spec.label_names is None:
         return f"the linear probe needs class labels and {dataset} ({spec.task_type}) has none"
     return None

@@ -22,8 +22,8 @@ from telepathy.bridge import Bridge
 from telepathy.data import Example
 from telepathy.framing import Framing
 from telepathy.latency.timing import MemoryProbe, PhaseTimer, module_bytes
+from telepathy.losses import bridge_loss_terms  # the loss of `telepathy train`, not a copy
 from telepathy.models.pair import LoadedPair, sender_states
-from telepathy.train import _micro_step  # the loss of `telepathy train`, not a copy of it
 
 PHASES: dict[str, tuple[str, ...]] = {
     "bridge": ("tokenize", "sender_encode", "bridge", "receiver_prefill", "receiver_decode"),
@@ -283,7 +283,7 @@ class LatencyHarness:
         assert optimizer is not None
         bridge.train()
         optimizer.zero_grad(set_to_none=True)
-        terms = _micro_step(cfg, self.pair, self.framing, bridge, self.embed, batch)
+        terms = bridge_loss_terms(cfg, self.pair, self.framing, bridge, self.embed, batch)
         timer.lap("forward")
         terms["loss"].backward()
         timer.lap("backward")

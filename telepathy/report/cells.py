@@ -93,9 +93,9 @@ def grid_cells(runs: pd.DataFrame, datasets: Iterable[str]) -> tuple[list[Line],
     if bridges.empty:
         return lines, cells
     if bridges.groupby("dataset").soft_tokens.nunique().max() > 1:
-        for k in sorted(int(k) for k in bridges.soft_tokens.unique()):
-            line = Line(f"bridge/k{k}", bridge_name(k), "bridge")
-            add(line, bridges[bridges.soft_tokens == k])
+        for soft_tokens in sorted(int(n) for n in bridges.soft_tokens.unique()):
+            line = Line(f"bridge/k{soft_tokens}", bridge_name(soft_tokens), "bridge")
+            add(line, bridges[bridges.soft_tokens == soft_tokens])
     else:
         add(Line("bridge", bridge_name(None), "bridge"), bridges)
     return lines, cells

@@ -8,7 +8,6 @@ of its runs are missing.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +18,7 @@ from telepathy.report.labels import DATASET_NAMES
 from telepathy.report.paper_numbers import PaperNumber, numbers_for
 from telepathy.report.runs import STD_CAPTION, Summary, in_study, missing_note, pm, summarise
 from telepathy.report.table import MISSING, Cell, Table
+from telepathy.results.run_record import read_run_record
 
 PAPER_PAIR = "paper"
 MAIN_ARCHITECTURE = "perceiver"
@@ -135,7 +135,7 @@ def probe_at_layer(rows: pd.DataFrame, layer: int) -> pd.DataFrame:
     """
     rows = rows.copy()
     for index, row in rows[rows.status == "complete"].iterrows():
-        metrics = json.loads(Path(row.eval_result).read_text())["metrics"]
+        metrics = read_run_record(Path(row.eval_result))["metrics"]
         key = f"accuracy_layer_{layer}"
         if key not in metrics:
             raise ValueError(
@@ -155,63 +155,41 @@ def _items(summary: Summary, rows: pd.DataFrame) -> str:
     return f"{summary.n} pooled"
 
 
-def paper_comparison(runs: pd.DataFrame, preset: str) -> Table:
-    """Table `paper_comparison_<preset>`: each headline number of `preset` beside ours."""
-    numbers = numbers_for(preset)
+def _paper_cells(number: PaperNumber, paper_notes: dict[str, str]) -> list[str | Cell]:
+    """The row's cells up to ours: dataset, method, K, the paper's number, N, CI and rule.
+
+    paper_notes (note text -> footnote mark) gains the number's note if it has a new one.
+    """
+    lo, hi = paper_ci(number)
+    paper = Cell(
+        f"{number.value:.1f}",
+        small="" if number.std is None else f"±{number.std:.1f}",
+        mark=paper_notes.setdefault(number.note, str(len(paper_notes) + 1)) if number.note else "",
+    )
+    method = METHOD_NAMES.get(number.method, number.method)
+    if number.variant:
+        method += f", {number.variant}"
+    return [
+        DATASET_NAMES.get(number.dataset, number.dataset),
+        method,
+        "--" if number.soft_tokens is None else str(number.soft_tokens),
+        paper,
+        f"{number.n_items}\u00d7{number.n_runs}",
+        f"[{100 * lo:.1f}, {100 * hi:.1f}]",
+        RULES[paper_rule(number)],
+    ]
+
+
+def _footnotes(
+    preset: str,
+    runs: pd.DataFrame,
+    marks_used: set[str],
+    summaries: list[Summary],
+    paper_notes: dict[str, str],
+) -> list[str]:
+    """The table's notes: why cells are missing (marks a-c), then the paper's own notes."""
     protocols = sorted(set(runs.protocol.dropna()))
     pairs = sorted(set(runs.loc[runs.protocol == preset, "pair"].dropna()))
-    paper_notes: dict[str, str] = {}  # note text -> its footnote mark
-    summaries: list[Summary] = []
-    marks_used: set[str] = set()
-    rows, groups, previous = [], [], None
-    for number in numbers:
-        if number.dataset != previous:
-            groups.append(len(rows))
-            previous = number.dataset
-        lo, hi = paper_ci(number)
-        paper = Cell(
-            f"{number.value:.1f}",
-            small="" if number.std is None else f"±{number.std:.1f}",
-            mark=paper_notes.setdefault(number.note, str(len(paper_notes) + 1))
-            if number.note
-            else "",
-        )
-        method = METHOD_NAMES.get(number.method, number.method)
-        if number.variant:
-            method += f", {number.variant}"
-        rule = paper_rule(number)
-        head = [
-            DATASET_NAMES.get(number.dataset, number.dataset),
-            method,
-            "--" if number.soft_tokens is None else str(number.soft_tokens),
-            paper,
-            f"{number.n_items}\u00d7{number.n_runs}",
-            f"[{100 * lo:.1f}, {100 * hi:.1f}]",
-            RULES[rule],
-        ]
-        matched = scored(our_rows(runs, number), rule)
-        if preset not in protocols:
-            mark = OTHER_PROTOCOL
-        elif matched.empty:
-            mark = NOT_IN_GRID
-        else:
-            summary = summarise(matched)
-            summaries.append(summary)
-            mark = "" if summary.complete else MISSING_RUNS
-        if mark:
-            marks_used.add(mark)
-            rows.append([*head, Cell(MISSING, mark=mark), MISSING, MISSING, MISSING])
-            continue
-        mean = summary.mean
-        rows.append(
-            [
-                *head,
-                Cell(f"{100 * mean:.1f}", small=pm(summary.std)),
-                _items(summary, matched),
-                f"{100 * mean - number.value:+.1f}",
-                "yes" if lo <= mean <= hi else "no",
-            ]
-        )
     notes = []
     if OTHER_PROTOCOL in marks_used:
         notes.append(
@@ -227,7 +205,45 @@ def paper_comparison(runs: pd.DataFrame, preset: str) -> Table:
     missing = missing_note(summaries)
     if missing:
         notes.append(f"{MISSING_RUNS}: {missing}")
-    notes += [f"{mark}: {text}" for text, mark in paper_notes.items()]
+    return notes + [f"{mark}: {text}" for text, mark in paper_notes.items()]
+
+
+def paper_comparison(runs: pd.DataFrame, preset: str) -> Table:
+    """Table `paper_comparison_<preset>`: each headline number of `preset` beside ours."""
+    protocols = set(runs.protocol.dropna())
+    paper_notes: dict[str, str] = {}  # note text -> its footnote mark
+    summaries: list[Summary] = []
+    marks_used: set[str] = set()
+    rows, groups, previous = [], [], None
+    for number in numbers_for(preset):
+        if number.dataset != previous:
+            groups.append(len(rows))
+            previous = number.dataset
+        head = _paper_cells(number, paper_notes)
+        matched = scored(our_rows(runs, number), paper_rule(number))
+        if preset not in protocols:
+            mark = OTHER_PROTOCOL
+        elif matched.empty:
+            mark = NOT_IN_GRID
+        else:
+            summary = summarise(matched)
+            summaries.append(summary)
+            mark = "" if summary.complete else MISSING_RUNS
+        if mark:
+            marks_used.add(mark)
+            rows.append([*head, Cell(MISSING, mark=mark), MISSING, MISSING, MISSING])
+            continue
+        mean = summary.mean
+        lo, hi = paper_ci(number)
+        rows.append(
+            [
+                *head,
+                Cell(f"{100 * mean:.1f}", small=pm(summary.std)),
+                _items(summary, matched),
+                f"{100 * mean - number.value:+.1f}",
+                "yes" if lo <= mean <= hi else "no",
+            ]
+        )
     caption = (
         f"Headline numbers of the original paper ({_ERAS[preset]}) beside ours: protocol "
         f"{preset}, the paper pair, same dataset, method and K. Accuracy in %. Paper: as printed; "
@@ -243,7 +259,7 @@ def paper_comparison(runs: pd.DataFrame, preset: str) -> Table:
         rows=rows,
         align="llrrrrlrrrc",
         groups=groups,
-        notes=notes,
+        notes=_footnotes(preset, runs, marks_used, summaries, paper_notes),
         sources=sorted({s for summary in summaries for s in summary.eval_results}),
         long=True,
     )

@@ -9,7 +9,6 @@ it again from wherever the report runs. Trained baselines record `training_curve
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from telepathy.report.runs import in_study
+from telepathy.results.metrics_log import read_metrics_log
+from telepathy.results.run_record import read_run_record, recorded_metrics_log
 
 LOGGED_TERMS = ("loss", "lm_loss", "batch_similarity")
 
@@ -63,12 +64,12 @@ def metrics_path(train_json: Path, recorded: str) -> Path:
 def read_training_curve(row: pd.Series) -> TrainingCurve:
     """The curve of one merged-table row, read through its train JSON."""
     train_json = Path(row.train_result)
-    record = json.loads(train_json.read_text())
-    recorded = record.get("artifacts", {}).get("metrics") or record.get("training_curve_path")
+    record = read_run_record(train_json)
+    recorded = recorded_metrics_log(record)
     if not recorded:
         raise ValueError(f"{train_json} names no metrics log (artifacts.metrics)")
     log_path = metrics_path(train_json, recorded)
-    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    lines = read_metrics_log(log_path)
     if not lines:
         raise ValueError(f"{log_path} (metrics log of {row.run_id}) has no steps")
     missing = [t for t in LOGGED_TERMS if t not in lines[0]]

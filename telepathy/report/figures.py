@@ -186,7 +186,7 @@ _CURVE_ROWS = (
 
 
 def _curve_values(curve: TrainingCurve, key: str) -> np.ndarray:
-    if key == "diversity":  # the loss's second term, as train._micro_step adds it
+    if key == "diversity":  # the loss's second term, as losses.bridge_loss_terms adds it
         return curve.diversity_weight * curve.terms["batch_similarity"]
     return curve.terms[key]
 

@@ -180,9 +180,11 @@ def attention_maps_figure(npz_path: Path) -> Figure:
                 va="center",
             )
             return fig
-        n_items, n_blocks, k, _ = f.attention.shape
+        n_items, n_blocks, soft_tokens, _ = f.attention.shape
         longest = int(f.attention_n_tokens.max())
-        fig = new_figure(min(18.0, max(9.0, 0.14 * longest + 2.5)), (1.0 + 0.09 * k) * n_items + 1)
+        fig = new_figure(
+            min(18.0, max(9.0, 0.14 * longest + 2.5)), (1.0 + 0.09 * soft_tokens) * n_items + 1
+        )
         axes = fig.subplots(n_items, 1, squeeze=False)[:, 0]
         # One colour scale for every item, so maps compare; 0 (padding) is never drawn.
         last = [f.attention[i, -1, :, : int(f.attention_n_tokens[i])] for i in range(n_items)]
@@ -199,7 +201,11 @@ def attention_maps_figure(npz_path: Path) -> Figure:
             ticks = np.arange(0, n_tokens, stride)
             labels = [token_label(str(f.attention_tokens[i, t])) for t in ticks]
             ax.set_xticks(ticks, labels, rotation=90, fontsize=6)
-            ax.set_yticks(np.arange(k) if k <= 16 else np.linspace(0, k - 1, 9).round())
+            ax.set_yticks(
+                np.arange(soft_tokens)
+                if soft_tokens <= 16
+                else np.linspace(0, soft_tokens - 1, 9).round()
+            )
             ax.set_ylabel("soft token k")
             ax.grid(False)
             every = "" if stride == 1 else f", every {stride}th token labelled"

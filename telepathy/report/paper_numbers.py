@@ -94,8 +94,6 @@ def _unpaired(*values: float) -> tuple[tuple[None, float], ...]:
     return tuple((None, v) for v in values)
 
 
-# Era B bridge settings (§10.1 / §2.4): K and hidden_states layer per dataset.
-_BRIDGE_B = {"sst2": (8, 16), "agnews": (8, 31), "trec": (16, 31)}
 _FIRST_500 = "first 500 of each eval split (Era-B zero-shot, §3.4)"
 
 DEC2025: tuple[PaperNumber, ...] = (

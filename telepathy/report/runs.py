@@ -9,7 +9,6 @@ footnote, so a partial set of seeds is never averaged over.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from telepathy.report import stats
+from telepathy.results.run_record import read_run_record
 
 # One convention for every table: the sample std (ddof = 1); the original mixed 0 and 1
 # (method.md §7.1). Captions say so through STD_CAPTION.
@@ -130,7 +130,7 @@ def params(count: float | int | None) -> str:
 @lru_cache(maxsize=256)
 def item_correctness(eval_result: str) -> dict[str, bool]:
     """Item id -> correct, from one eval JSON's per-sample records."""
-    record = json.loads(Path(eval_result).read_text())
+    record = read_run_record(Path(eval_result))
     samples = record.get("samples")
     if not samples:
         raise ValueError(f"{eval_result}: no per-sample records; McNemar needs them")

@@ -1,11 +1,22 @@
-"""Run-result files: the versioned schema, its validator, and provenance collection."""
+"""Every file a run writes, each with its one writer, validator and reader.
 
-from telepathy.results.provenance import collect_provenance, config_digest, utc_now
+Owns: run records (`run_record`, what bridges and baselines put in them: `bridge_records`; the
+schema check: `validate`; the run id: `identity`), checkpoints (`checkpoint`,
+`training_state`), the training metrics log (`metrics_log`), latency records
+(`latency_record`), the merged tables (`merge` makes the rows, `merged_table` writes, reads
+and combines them) and the schemas (`schemas/`). `atomic` (atomic writes) and `provenance`
+(where a result came from, and the digests) are the package's foundation: every wing may import
+them.
+
+May import: experiment, data, bridge, models, latency, parsing, rng (to describe what they
+write; lazily where they load torch).
+"""
+
+from telepathy.results.provenance import collect_provenance, config_digest, ids_digest, utc_now
 from telepathy.results.validate import (
     SCHEMA_VERSION,
     check_results,
     format_report,
-    ids_digest,
     load_schema,
     validate_file,
     validate_paths,

@@ -36,12 +36,12 @@ class InvalidLatencyRecordError(RuntimeError):
 def _validator():
     from jsonschema import Draft202012Validator
 
-    from telepathy.results.validate import _format_checker
+    from telepathy.results.validate import format_checker
 
     text = resources.files("telepathy.results").joinpath("schemas", SCHEMA_FILE).read_text()
     schema = json.loads(text)
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=_format_checker())
+    return Draft202012Validator(schema, format_checker=format_checker())
 
 
 def validate_latency(record: Any) -> list[str]:
@@ -134,3 +134,72 @@ def write_latency(path: Path, record: dict[str, Any]) -> None:
     if problems:
         raise InvalidLatencyRecordError(f"refusing to write {path}: " + "; ".join(problems))
     atomic_write_json(path, record)
+
+
+def build_latency_record(
+    *,
+    cfg: Any,
+    harness: Any,
+    mode: dict[str, Any],
+    n_examples: int,
+    memory_description: str,
+    host: dict[str, Any],
+    measurements: list[Measurement],
+    timings: dict[str, float],
+    provenance: dict[str, Any],
+) -> dict[str, Any]:
+    """The latency.v1 record of one benchmark (`harness`: latency.harness.LatencyHarness, which
+    holds the pair, bridge and settings timed); summaries, weight sizes and speed ratios are
+    derived here from the measurements, so a record never holds a number without its trials."""
+    from telepathy.latency.harness import PHASES, method_weight_bytes
+    from telepathy.latency.summary import speed_ratios, summarise_trials
+    from telepathy.models.lms import lm_dtype
+    from telepathy.models.pair import bridge_dtype
+    from telepathy.results.run_record import device_name, parameter_counts
+
+    pair, bridge, settings = harness.pair, harness.bridge, harness.settings
+    summaries = [
+        summarise_trials(m.trials_ms, PHASES[m.method], m.batch_size) for m in measurements
+    ]
+    weights = method_weight_bytes(pair, bridge)
+    ratios = [
+        {
+            "batch_size": size,
+            **speed_ratios({m.method: m.trials_ms for m in measurements if m.batch_size == size}),
+        }
+        for size in settings.batch_sizes
+    ]
+    return {
+        "schema_version": 1,
+        "kind": "latency",
+        "mode": mode,
+        "pair": pair.identity(),
+        "protocol": cfg.protocol,
+        "dataset": cfg.dataset,
+        "soft_tokens": cfg.soft_tokens,
+        "source_layer": cfg.source_layer,
+        "config": cfg.to_dict(),
+        "settings": settings_block(settings, n_examples, harness.answer_suffix),
+        "device": device_name(pair.device),
+        "dtypes": {"lm": str(lm_dtype(pair.device)), "bridge": str(bridge_dtype(cfg, pair.device))},
+        "memory_measure": memory_description,
+        "host": host,
+        "parameters": parameter_counts(pair, bridge),
+        "weights_bytes": weights,
+        "results": result_rows(measurements, summaries, weights),
+        "ratios": ratios,
+        "timings": timings,
+        "provenance": provenance,
+    }
+
+
+def read_latency_records(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """Latency JSONs, each checked against schema latency.v1 and its consistency rules."""
+    records = []
+    for path in paths:
+        record = json.loads(Path(path).read_text())
+        problems = validate_latency(record)
+        if problems:
+            raise ValueError(f"{path} is not a valid latency record: {'; '.join(problems[:5])}")
+        records.append(record)
+    return records

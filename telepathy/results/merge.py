@@ -266,3 +266,32 @@ def check_identities(
 def missing_runs(rows: list[dict[str, Any]]) -> list[str]:
     """Run ids of every row that is not complete."""
     return [row["run_id"] for row in rows if row["status"] != "complete"]
+
+
+def merge_runs(
+    run_specs: list[str], baseline_specs: list[str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The merged table's rows for the expected runs (RUN_SPEC / BASELINE_SPEC strings), in
+    order, and the ids of those not complete. Absent files make a row 'missing'; a malformed
+    file, or two files claiming one run's identity, is an error."""
+    from telepathy.results.run_record import read_valid_run_record
+
+    def load(path: str) -> dict[str, Any] | None:
+        return read_valid_run_record(Path(path)) if Path(path).exists() else None
+
+    if not run_specs and not baseline_specs:
+        raise ValueError("merge-runs needs at least one --run or --baseline")
+    rows, loaded = [], []
+    for spec in run_specs:
+        run = parse_run_spec(spec)
+        train, evaluation = load(run.train_result), load(run.eval_result)
+        rows.append(run_row(run, train, evaluation))
+        loaded += [(run.run_id, "train", Path(run.train_result), train)]
+        loaded += [(run.run_id, "eval", Path(run.eval_result), evaluation)]
+    for spec in baseline_specs:
+        baseline = parse_baseline_spec(spec)
+        evaluation = load(baseline.eval_result)
+        rows.append(baseline_row(baseline, evaluation))
+        loaded.append((baseline.run_id, "eval", Path(baseline.eval_result), evaluation))
+    check_identities([item for item in loaded if item[3] is not None])
+    return rows, missing_runs(rows)

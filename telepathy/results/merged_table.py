@@ -1,5 +1,5 @@
-"""The merged run tables: `runs/<dataset>.csv` (written by `results.merge`) read back, and
-combined into the one tidy table (CSV, Parquet) with its list of missing runs.
+"""The merged run tables: `runs/<dataset>.csv` (rows from `results.merge`) written, read back,
+and combined into the one tidy table (CSV, Parquet) with its list of missing runs.
 
 This module owns reading every merged table, so the columns are checked in one place; the
 workflow merges each dataset's run JSONs on their own (`telepathy merge-runs`), so a rerun of
@@ -19,6 +19,11 @@ from telepathy.results.atomic import atomic_write_text, atomic_write_with
 from telepathy.results.merge import COLUMNS
 
 log = logging.getLogger("telepathy")
+
+
+def write_merged_table(rows: Sequence[dict], path: Path) -> None:
+    """One dataset's merged table (`results.merge.merge_runs` rows), CSV, written atomically."""
+    atomic_write_text(path, pd.DataFrame(list(rows), columns=list(COLUMNS)).to_csv(index=False))
 
 
 def load_runs(paths: Iterable[str | Path]) -> pd.DataFrame:

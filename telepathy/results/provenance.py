@@ -10,7 +10,7 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -54,6 +54,11 @@ def config_digest(cfg: dict[str, Any]) -> str:
     """Return the sha256 hex digest of `cfg` as canonical JSON (sorted keys, no spaces)."""
     canonical = json.dumps(cfg, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def ids_digest(ids: Sequence[str]) -> str:
+    """Return the sha256 hex digest of the example ids joined by newlines (order matters)."""
+    return hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()
 
 
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str] | None:

@@ -7,7 +7,6 @@ per-example samples.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections import Counter
@@ -21,17 +20,13 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
 from telepathy.results.identity import check_record_id, duplicate_ids, duplicate_message
+from telepathy.results.provenance import ids_digest
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = f"run_result.v{SCHEMA_VERSION}.schema.json"
 INVALID_LABEL = "INVALID"  # same string as telepathy.parsing.INVALID; kept local to stay light
 _TOLERANCE = 1e-9
 _MAX_VALUE_CHARS = 80
-
-
-def ids_digest(ids: Sequence[str]) -> str:
-    """Return the sha256 hex digest of the example ids joined by newlines (order matters)."""
-    return hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()
 
 
 @lru_cache(maxsize=1)
@@ -59,7 +54,8 @@ def parse_timestamp(value: str) -> datetime:
     return parsed
 
 
-def _format_checker() -> FormatChecker:
+def format_checker() -> FormatChecker:
+    """The format checker every telepathy schema is validated with (date-time only)."""
     # Our own date-time check: jsonschema's needs the optional rfc3339-validator package and
     # silently passes everything without it.
     checker = FormatChecker(formats=())
@@ -73,7 +69,7 @@ def _format_checker() -> FormatChecker:
 def _validator() -> Draft202012Validator:
     schema = load_schema()
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=_format_checker())
+    return Draft202012Validator(schema, format_checker=format_checker())
 
 
 def _field(path: Iterable[str | int]) -> str:

@@ -10,8 +10,6 @@ rule report_gpu_usage:
     output:
         usage="results/{protocol}/gpu_usage.json",
         table="results/{protocol}/gpu_usage.txt",
-    params:
-        plan=get_plan_argument,
     log:
         "logs/report_gpu_usage/{protocol}.log",
     conda:
@@ -20,6 +18,8 @@ rule report_gpu_usage:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        plan=get_plan_argument,
     shell:
         "python -m telepathy gpu-usage --submissions {input.submissions} {params.plan}"
         " --json {output.usage} --table {output.table} > {log} 2>&1"

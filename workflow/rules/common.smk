@@ -1,51 +1,41 @@
 # Validation, the grid, and every input/param function the rules use (the only .smk with def).
-# The grid itself (which runs, ablations, baselines and benchmarks) is telepathy.grid.expand's job.
-import math
+# Thin: what the grid holds, where its results live and what each product reads are
+# telepathy.grid's job (unit-tested there); these functions look a job's wildcards up in it.
 import os
 import re
 
 from snakemake.utils import validate
 
-from telepathy.grid.expand import (
-    BASELINE_METHODS,
-    BASELINE_WILDCARDS,
-    LATENCY_WILDCARDS,
-    PROMPTING_METHODS,
-    RUN_WILDCARDS,
-    expand_grid,
-)
-from telepathy.report.catalogue import products
-
-
-
+from telepathy import grid
 
 validate(config, schema="../schemas/config.schema.yaml")
 
-GRID = expand_grid(config)
+GRID = grid.expand_grid(config)
 PROTOCOL = GRID.protocol
 RUNS = GRID.runs
 BASELINES = GRID.baselines
 LATENCY = GRID.latency
-PRODUCTS = {product.name: product for product in products(GRID)}
+PRODUCTS = {product.name: product for product in grid.products(GRID)}
 # true: tables and figures from the results that exist; the missing runs are listed, not run
 ALLOW_MISSING = str(config.get("allow_missing", False)).lower() == "true"
+
 
 wildcard_constraints:
     protocol=re.escape(PROTOCOL),
     pair="|".join(re.escape(p) for p in config["pairs"]),
     dataset="[a-z0-9_]+",
     arch="[a-z]+",
-    k=r"\d+",
+    k=r"\d+",  # the soft-token count: `k` because the result paths say k8/, not soft_tokens8/
     layer=r"\d+",
     seed=r"\d+",
-    method="|".join(BASELINE_METHODS),
+    method="|".join(grid.BASELINE_METHODS),
     mode="trained|random_weights",
     name="[a-z0-9_]+",
 
+
 # Where a bridge run's files live below results/<protocol>/<stage>/, and a baseline's.
-RUN_DIR = "{pair}/{dataset}/{arch}/k{k}/l{layer}/seed{seed}"
-BASELINE_DIR = "{method}/{pair}/{dataset}/seed{seed}"
-TRAINED_BASELINES = ("prompt_tuning_control", "prompt_tuning", "lora")
+RUN_DIR = grid.RUN_DIR
+BASELINE_DIR = grid.BASELINE_DIR
 
 
 def _quoted_sets(settings):
@@ -62,15 +52,15 @@ def _lookup(table, names, what, wildcards):
 
 
 def _run(wildcards):
-    return _lookup(RUNS, RUN_WILDCARDS, "bridge run", wildcards)
+    return _lookup(RUNS, grid.RUN_WILDCARDS, "bridge run", wildcards)
 
 
 def _baseline(wildcards):
-    return _lookup(BASELINES, BASELINE_WILDCARDS, "baseline run", wildcards)
+    return _lookup(BASELINES, grid.BASELINE_WILDCARDS, "baseline run", wildcards)
 
 
 def _latency(wildcards):
-    return _lookup(LATENCY, LATENCY_WILDCARDS, "latency benchmark", wildcards)
+    return _lookup(LATENCY, grid.LATENCY_WILDCARDS, "latency benchmark", wildcards)
 
 
 def get_train_settings(wildcards):
@@ -104,15 +94,9 @@ def get_config_sha256(wildcards):
     return _run(wildcards).config.digest()
 
 
-def _training_minutes(cfg):
-    """Era B ran ~10 optimiser steps/s on an H100 with 16-32 examples per step (method.md §2.3:
-    2000 steps in ~3.5 min); 3x that plus 20 min for loading two 8B models and quick evals."""
-    return 20 + math.ceil(3 * cfg.steps * cfg.grad_accum / 10 / 60)
-
-
 def get_train_runtime(wildcards):
     """Minutes to request for training this bridge."""
-    return _training_minutes(_run(wildcards).config)
+    return grid.training_minutes(_run(wildcards).config)
 
 
 def get_checkpoint(wildcards):
@@ -128,41 +112,9 @@ def get_baseline_checkpoint(wildcards):
     )
 
 
-def _result_paths(protocol, run):
-    run_dir = RUN_DIR.format(**dict(zip(RUN_WILDCARDS, run.key)))
-    return (
-        f"results/{protocol}/train/{run_dir}/train.json",
-        f"results/{protocol}/eval/{run_dir}/eval.json",
-    )
-
-
-def _baseline_path(protocol, baseline):
-    where = BASELINE_DIR.format(**dict(zip(BASELINE_WILDCARDS, baseline.key)))
-    return f"results/{protocol}/baselines/{where}/eval.json"
-
-
-def _latency_path(protocol, latency):
-    mode, *run_key = latency.key
-    run_dir = RUN_DIR.format(**dict(zip(RUN_WILDCARDS, run_key)))
-    return f"results/{protocol}/latency/{run_dir}/{mode}.json"
-
-
 def all_results(protocol=PROTOCOL):
-    """Every result JSON of the grid: bridges (train + eval), baselines, latency benchmarks.
-
-    Targets list these next to the merged table: Snakemake does not regenerate a missing
-    intermediate file whose consumers are up to date (it could have been temp()), so a deleted
-    seed's result must be requested by name to be rerun.
-    """
-    paths = [path for key in sorted(RUNS) for path in _result_paths(protocol, RUNS[key])]
-    paths += [_baseline_path(protocol, BASELINES[key]) for key in sorted(BASELINES)]
-    paths += [_latency_path(protocol, LATENCY[key]) for key in sorted(LATENCY)]
-    return _existing(paths)
-
-
-def _existing(paths):
-    """All of `paths`; only those already there under allow_missing (nothing is run then)."""
-    return [p for p in paths if os.path.exists(p)] if ALLOW_MISSING else paths
+    """Every result JSON of the grid (see telepathy.grid.paths.all_results)."""
+    return grid.all_results(GRID, protocol, ALLOW_MISSING)
 
 
 def get_plan_argument(wildcards):
@@ -176,37 +128,25 @@ def get_all_results(wildcards):
     return [p for p in all_results(wildcards.protocol) if "/latency/" not in p]
 
 
-def _dataset_results(wildcards):
-    """Every bridge and baseline result file of one dataset (and whether it is a bridge's)."""
-    runs = [(RUNS[k], True) for k in sorted(RUNS) if RUNS[k].dataset == wildcards.dataset]
-    runs += [(BASELINES[k], False) for k in sorted(BASELINES) if k[2] == wildcards.dataset]
-    return runs
-
-
 def get_dataset_results(wildcards):
     """The result files merge_dataset reads (those that exist, under allow_missing)."""
-    paths = []
-    for run, is_bridge in _dataset_results(wildcards):
-        if is_bridge:
-            paths += _result_paths(wildcards.protocol, run)
-        else:
-            paths.append(_baseline_path(wildcards.protocol, run))
+    paths = grid.dataset_result_paths(GRID, wildcards.protocol, wildcards.dataset)
     if not paths:
         raise ValueError(f"dataset {wildcards.dataset!r} has no runs in the {PROTOCOL} grid")
-    return _existing(paths)
+    return grid.existing(paths, ALLOW_MISSING)
 
 
 def get_merge_runs(wildcards):
     """`--run ...` and `--baseline ...` arguments naming every expected result of a dataset."""
     args = []
-    for run, is_bridge in _dataset_results(wildcards):
-        if is_bridge:
-            train, evaluation = _result_paths(wildcards.protocol, run)
+    for run in grid.dataset_runs(GRID, wildcards.dataset):
+        if isinstance(run, grid.BridgeRun):
+            train, evaluation = grid.run_result_paths(wildcards.protocol, run)
             studies = "+".join(run.studies)
             key = ",".join(run.key)
             args.append(f"--run {wildcards.protocol},{key},{studies},{train},{evaluation}")
         else:
-            path = _baseline_path(wildcards.protocol, run)
+            path = grid.baseline_result_path(wildcards.protocol, run)
             args.append(f"--baseline {wildcards.protocol},{','.join(run.key)},{path}")
     return " ".join(args)
 
@@ -214,38 +154,9 @@ def get_merge_runs(wildcards):
 # ----------------------------------------------------------------------------- tables, figures
 
 
-def merged_tables(protocol=PROTOCOL, datasets=None):
-    """results/<protocol>/runs/<dataset>.csv of `datasets` (default: every dataset)."""
-    datasets = datasets if datasets is not None else _all_datasets()
-    return [f"results/{protocol}/runs/{dataset}.csv" for dataset in datasets]
-
-
-def _all_datasets():
-    return list(dict.fromkeys([r.dataset for r in RUNS.values()] + [b.dataset for b in BASELINES.values()]))
-
-
-def _inspect_path(protocol, run):
-    run_dir = RUN_DIR.format(**dict(zip(RUN_WILDCARDS, run.key)))
-    return f"results/{protocol}/inspect/{run_dir}/soft_tokens.npz"
-
-
-def _built(product, protocol):
-    """Whether a product can be built: always, except under allow_missing without its inputs."""
-    if not ALLOW_MISSING:
-        return True
-    if product.latency and not _product_inputs(product, protocol).get("latency"):
-        return False
-    return all(os.path.exists(_result_paths(protocol, r)[0]) for r in product.inspections)
-
-
-def _product_inputs(product, protocol):
-    inputs = {"runs": merged_tables(protocol, product.datasets)}
-    latency = [_latency_path(protocol, LATENCY[k]) for k in sorted(LATENCY)]
-    inputs["latency"] = _existing(latency) if product.latency else []
-    inputs["inspect"] = [_inspect_path(protocol, run) for run in product.inspections]
-    usage = f"results/{protocol}/gpu_usage.json"
-    inputs["gpu_usage"] = [usage] if product.gpu_usage and os.path.exists(usage) else []
-    return {name: files for name, files in inputs.items() if files}
+def merged_tables(protocol=PROTOCOL):
+    """results/<protocol>/runs/<dataset>.csv of every dataset."""
+    return grid.merged_table_paths(protocol, grid.grid_datasets(GRID))
 
 
 def _product(wildcards, kind):
@@ -256,12 +167,17 @@ def _product(wildcards, kind):
     return product
 
 
+def _product_inputs(wildcards, kind):
+    product = _product(wildcards, kind)
+    return grid.product_inputs(product, GRID, wildcards.protocol, ALLOW_MISSING)
+
+
 def get_table_inputs(wildcards):
-    return _product_inputs(_product(wildcards, "table"), wildcards.protocol)
+    return _product_inputs(wildcards, "table")
 
 
 def get_figure_inputs(wildcards):
-    return _product_inputs(_product(wildcards, "figure"), wildcards.protocol)
+    return _product_inputs(wildcards, "figure")
 
 
 def product_args(wildcards, input):
@@ -276,17 +192,11 @@ def product_args(wildcards, input):
 
 
 def paper_tables(protocol=PROTOCOL):
-    names = [n for n, p in PRODUCTS.items() if p.kind == "table" and _built(p, protocol)]
-    return [f"results/{protocol}/tables/{name}.tex" for name in names]
+    return grid.product_paths(GRID, protocol, "table", ALLOW_MISSING)
 
 
 def paper_figures(protocol=PROTOCOL):
-    names = [n for n, p in PRODUCTS.items() if p.kind == "figure" and _built(p, protocol)]
-    return [f"results/{protocol}/figures/{name}.{ext}" for name in names for ext in ("pdf", "png")]
-
-
-def get_inspect_run(wildcards):
-    return _run(wildcards)
+    return grid.product_paths(GRID, protocol, "figure", ALLOW_MISSING)
 
 
 def get_baseline_settings(wildcards):
@@ -303,19 +213,14 @@ def get_baseline_options(wildcards):
     """K, layer and method options (--shots, --lora-schedule) of a baseline."""
     baseline = _baseline(wildcards)
     args = [f"--{name.replace('_', '-')} {value}" for name, value in baseline.options.items()]
-    if baseline.method not in PROMPTING_METHODS:
+    if baseline.method not in grid.PROMPTING_METHODS:
         args += [f"--soft-tokens {baseline.soft_tokens}", f"--source-layer {baseline.source_layer}"]
     return " ".join(args)
 
 
 def get_baseline_runtime(wildcards):
-    """Minutes to request: trained baselines as long as the bridge's training of the same
-    settings plus their eval (LoRA's 2,000 items x 3 epochs at batch 4 take less); the rest
-    are one pass of generation or feature extraction over the eval list."""
-    baseline = _baseline(wildcards)
-    if baseline.method in TRAINED_BASELINES:
-        return _training_minutes(baseline.config) + 30
-    return 90 if baseline.method == "text_relay" else 60
+    """Minutes to request (see telepathy.grid.resources.baseline_minutes)."""
+    return grid.baseline_minutes(_baseline(wildcards))
 
 
 def get_latency_inputs(wildcards):

@@ -21,6 +21,6 @@ rule evaluate_bridge:
         gpu=1,
         gpu_model="h100",
     shell:
-        OFFLINE + " python -m telepathy eval --bridge {input.bridge} --pair {wildcards.pair}"
+        f"{OFFLINE} python -m telepathy eval --bridge {{input.bridge}} --pair {{wildcards.pair}}"
         " --data {input.data} --models {input.models} --threads {threads}"
         " --result {output.result} > {log} 2>&1"

@@ -20,7 +20,7 @@ rule inspect_bridge:
         gpu=1,
         gpu_model="h100",
     shell:
-        OFFLINE + " python -m telepathy inspect-bridge --bridge {input.bridge}"
+        f"{OFFLINE} python -m telepathy inspect-bridge --bridge {{input.bridge}}"
         " --pair {wildcards.pair} --data {input.data} --models {input.models}"
         " --threads {threads} --output {output.npz} > {log} 2>&1"
 
@@ -36,8 +36,6 @@ rule paper_figure:
             category="Figures",
             labels={"figure": "{name}"},
         ),
-    params:
-        args=product_args,
     log:
         "logs/paper_figure/{protocol}/{name}.log",
     conda:
@@ -46,6 +44,8 @@ rule paper_figure:
     resources:
         mem_mb=4000,
         runtime=15,
+    params:
+        args=product_args,
     shell:
         "python -m telepathy figure {wildcards.name} {params.args}"
         " --pdf {output.pdf} --png {output.png} > {log} 2>&1"

@@ -8,8 +8,6 @@ rule benchmark_latency:
         data=DATA_SNAPSHOT,
     output:
         result=f"results/{{protocol}}/latency/{RUN_DIR}/{{mode}}.json",
-    params:
-        args=get_latency_args,
     log:
         f"logs/benchmark_latency/{{protocol}}/{RUN_DIR}/{{mode}}.log",
     conda:
@@ -20,7 +18,9 @@ rule benchmark_latency:
         runtime=60,
         gpu=1,
         gpu_model="h100",
+    params:
+        args=get_latency_args,
     shell:
-        OFFLINE + " python -m telepathy benchmark-latency --pair {wildcards.pair} {params.args}"
+        f"{OFFLINE} python -m telepathy benchmark-latency --pair {{wildcards.pair}} {{params.args}}"
         " --data {input.data} --threads {threads} --no-progress --out {output.result}"
         " > {log} 2>&1"

@@ -8,8 +8,6 @@ rule merge_dataset:
         get_dataset_results,
     output:
         table="results/{protocol}/runs/{dataset}.csv",
-    params:
-        runs=get_merge_runs,
     log:
         "logs/merge_dataset/{protocol}/{dataset}.log",
     conda:
@@ -18,6 +16,8 @@ rule merge_dataset:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        runs=get_merge_runs,
     shell:
         "python -m telepathy merge-runs {params.runs} --output {output.table} > {log} 2>&1"
 

@@ -26,8 +26,6 @@ rule prepare_models:
 rule prepare_dataset:
     output:
         snapshot=DATA_SNAPSHOT,
-    params:
-        local=get_local_data_args,
     log:
         "logs/prepare_dataset/{dataset}.log",
     conda:
@@ -37,6 +35,8 @@ rule prepare_dataset:
         mem_mb=16000,
         runtime=30,
         internet=1,
+    params:
+        local=get_local_data_args,
     shell:
         "python -m telepathy prepare-data --dataset {wildcards.dataset} {params.local}"
         " --snapshot {output.snapshot} > {log} 2>&1"

@@ -1,5 +1,5 @@
 # The paper's tables: one rule builds any of them from the merged tables it reads (see
-# telepathy/report/catalogue.py for which tables a grid has); another puts them in one LaTeX
+# telepathy/grid/products.py for which tables a grid has); another puts them in one LaTeX
 # document and, as its own target (`paper_tables_pdf`, needs pdflatex), compiles it.
 
 
@@ -15,8 +15,6 @@ rule paper_table:
             category="Tables",
             labels={"table": "{name}"},
         ),
-    params:
-        args=product_args,
     log:
         "logs/paper_table/{protocol}/{name}.log",
     conda:
@@ -25,6 +23,8 @@ rule paper_table:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        args=product_args,
     shell:
         "python -m telepathy table {wildcards.name} {params.args}"
         " --output-dir results/{wildcards.protocol}/tables > {log} 2>&1"

@@ -10,10 +10,6 @@ rule train_bridge:
         bridge=f"results/{{protocol}}/train/{RUN_DIR}/bridge.pt",
         metrics=f"results/{{protocol}}/train/{RUN_DIR}/metrics.jsonl",
         result=f"results/{{protocol}}/train/{RUN_DIR}/train.json",
-    params:
-        settings=get_train_settings,
-        checkpoint=get_checkpoint,
-        config_sha256=get_config_sha256,  # reruns exactly when the resolved settings change
     log:
         f"logs/train_bridge/{{protocol}}/{RUN_DIR}.log",
     benchmark:
@@ -28,8 +24,12 @@ rule train_bridge:
         gpu_model="h100",
         # on SLURM: times it may hit its limit, checkpoint and requeue itself (same job id)
         max_timeout_requeues=10,
+    params:
+        settings=get_train_settings,
+        checkpoint=get_checkpoint,
+        config_sha256=get_config_sha256,  # reruns exactly when the resolved settings change
     shell:
-        OFFLINE + " python -m telepathy train --protocol {wildcards.protocol}"
+        f"{OFFLINE} python -m telepathy train --protocol {{wildcards.protocol}}"
         " --pair {wildcards.pair} --dataset {wildcards.dataset} --seed {wildcards.seed}"
         " --soft-tokens {wildcards.k} --source-layer {wildcards.layer} {params.settings}"
         " --data {input.data} --models {input.models} --threads {threads}"

@@ -1,0 +1,111 @@
+"""The SLURM commands the executor runs: sacct and squeue for job states, scontrol for the
+array limit, scancel; and the driver environment that must not leak into submissions.
+
+Each query is one call for every job of a status round (chunked only past argument-length
+limits), so the controller load does not grow with the number of jobs polled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+
+from snakemake_executor_plugin_submitit.states import (
+    SACCT_STATUS_FIELDS,
+    JobState,
+    parse_sacct_status,
+    parse_squeue_status,
+)
+
+# sbatch answers that mean "try again", not "your request is wrong" (pitfall 7).
+TRANSIENT_SBATCH_ERRORS = (
+    "Socket timed out",
+    "Unexpected message",
+    "Resource temporarily unavailable",
+    "Connection refused",
+    "Slurm temporarily unable",
+    "Zero Bytes were transmitted",
+)
+QUERY_CHUNK = 400  # job ids per sacct call, well under argument-length limits
+DEFAULT_MAX_ARRAY_SIZE = 1001  # SLURM's default MaxArraySize
+_DRIVER_ENV_DROP = ("SLURM_MEM_PER_CPU", "SLURM_MEM_PER_GPU", "SLURM_MEM_PER_NODE",
+                    "SLURM_CPUS_PER_TASK", "SLURM_NTASKS", "SLURM_NPROCS", "SLURM_JOB_ID",
+                    "SLURM_JOBID", "SLURM_CPU_BIND", "SLURM_GPUS_ON_NODE")  # fmt: skip
+
+
+def is_transient(error: Exception) -> bool:
+    """Whether an sbatch failure is the controller being busy (retry), not a bad request."""
+    return any(text in str(error) for text in TRANSIENT_SBATCH_ERRORS)
+
+
+def query_sacct(ids: list[str], since: float) -> dict[str, JobState]:
+    """One sacct query (chunked) for all ids; array tasks asked for by their parent id."""
+    wanted = sorted({i.split("_")[0] for i in ids})
+    start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(since - 3600))
+    states: dict[str, JobState] = {}
+    for begin in range(0, len(wanted), QUERY_CHUNK):
+        chunk = wanted[begin : begin + QUERY_CHUNK]
+        # no -X: the steps' rows tell an OOM-killed step (see parse_sacct_status)
+        command = ["sacct", "--parsable2", "--noheader", "-S", start, "-j", ",".join(chunk),
+                   "--format=" + ",".join(SACCT_STATUS_FIELDS)]  # fmt: skip
+        states.update(parse_sacct_status(run_command(command)))
+    return states
+
+
+def query_squeue(ids: list[str]) -> dict[str, JobState]:
+    """The controller's view of the jobs (when accounting is down): one squeue call."""
+    wanted = sorted({i.split("_")[0] for i in ids})
+    return parse_squeue_status(
+        run_command(["squeue", "-h", "--states=all", "--jobs", ",".join(wanted), "-o", "%i|%T"])
+    )
+
+
+def read_max_array_size() -> int:
+    """The cluster's MaxArraySize (`scontrol show config`); SLURM's default if unreadable."""
+    try:
+        out = subprocess.run(
+            ["scontrol", "show", "config"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return DEFAULT_MAX_ARRAY_SIZE
+    for line in out.splitlines():
+        if line.split("=")[0].strip() == "MaxArraySize":
+            try:
+                return int(line.split("=", 1)[1])
+            except ValueError:
+                break
+    return DEFAULT_MAX_ARRAY_SIZE
+
+
+def cancel(ids: list[str]) -> None:
+    """scancel the jobs (one call); raises OSError or TimeoutExpired if it cannot run."""
+    subprocess.run(["scancel", *ids], check=False, timeout=60)
+
+
+def run_command(command: list[str]) -> str:
+    """A SLURM query's stdout; RuntimeError (with its stderr) when it fails or hangs."""
+    try:
+        proc = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise RuntimeError(f"{command[0]}: {error}") from None
+    if proc.returncode != 0:
+        raise RuntimeError(f"{command[0]} exit {proc.returncode}: {proc.stderr.strip()[-300:]}")
+    return proc.stdout
+
+
+@contextlib.contextmanager
+def clean_slurm_env() -> Iterator[None]:
+    """A driver running inside a SLURM allocation must not leak its allocation's settings
+    (e.g. SLURM_MEM_PER_CPU) into the jobs it submits (smk#2230); SLURM_CONF stays."""
+    saved = {k: os.environ.pop(k) for k in _DRIVER_ENV_DROP if k in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)

@@ -1,0 +1,104 @@
+"""Stage `accounting` (workflow/rules/accounting.smk): for the people who pay for GPU time,
+`plan` (what a workflow will ask for, from a dry run) and `gpu-usage` (what it really used,
+from sacct, requeued segments included). The logic is the executor plugin's."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from telepathy.cli.args import Command
+
+
+def add_plan(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dry-run-log", type=Path, help="saved `snakemake -n` output to read")
+    p.add_argument("--json", type=Path, help="also write the plan as JSON here")
+    p.add_argument(
+        "snakemake_args",
+        nargs=argparse.REMAINDER,
+        help="arguments for `snakemake -n` (after --), e.g. -- all_paper_tables",
+    )
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    from snakemake_executor_plugin_submitit.plan import format_plan, plan_from_dry_run, run_dry_run
+    from telepathy.results.atomic import atomic_write_json
+
+    text = args.dry_run_log.read_text() if args.dry_run_log else run_dry_run(args.snakemake_args)
+    plan = plan_from_dry_run(text)
+    print(format_plan(plan))
+    if args.json:
+        atomic_write_json(args.json, plan)
+    return 0
+
+
+def add_gpu_usage(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--job-ids", nargs="+", help="SLURM job ids to query with sacct")
+    p.add_argument(
+        "--sacct-output",
+        type=Path,
+        help="saved `sacct -X --duplicates --parsable2 --noheader` output instead",
+    )
+    p.add_argument(
+        "--submissions",
+        type=Path,
+        help="the executor plugin's .snakemake/submitit/submissions.jsonl: which jobs, their "
+        "rule and wildcards (also for array tasks) and what each asked for",
+    )
+    p.add_argument("--plan", type=Path, help="`telepathy plan --json` output: planned GPU-hours")
+    p.add_argument("--json", type=Path, help="also write the usage as JSON here")
+    p.add_argument("--table", type=Path, help="also write the text table here")
+
+
+def run_gpu_usage(args: argparse.Namespace) -> int:
+    from snakemake_executor_plugin_submitit.accounting import (
+        format_usage,
+        parse_sacct,
+        run_sacct,
+        summarise_usage,
+    )
+    from snakemake_executor_plugin_submitit.registry import SubmissionRegistry
+    from telepathy.results.atomic import atomic_write_json, atomic_write_text
+
+    if (args.job_ids and args.sacct_output) or not (
+        args.job_ids or args.sacct_output or args.submissions
+    ):
+        raise ValueError(
+            "give one of --job-ids ID [ID ...], --submissions FILE (the executor plugin's "
+            ".snakemake/submitit/submissions.jsonl), or --sacct-output FILE (optionally with "
+            "--submissions to name array tasks)"
+        )
+    submissions = SubmissionRegistry(args.submissions).by_slurm_id() if args.submissions else {}
+    if args.sacct_output:
+        text = args.sacct_output.read_text()
+    else:
+        job_ids = args.job_ids or list(submissions)
+        if not job_ids:
+            raise ValueError(f"{args.submissions} lists no submitted jobs")
+        text = run_sacct(job_ids)
+    plan = json.loads(args.plan.read_text()) if args.plan else None
+    usage = summarise_usage(parse_sacct(text), submissions, plan)
+    table = format_usage(usage)
+    print(table)
+    if args.json:
+        atomic_write_json(args.json, usage)
+    if args.table:
+        atomic_write_text(args.table, table + "\n")
+    return 0
+
+
+COMMANDS = (
+    Command(
+        "plan",
+        "job counts and GPU-hours requested per rule, from a Snakemake dry run",
+        add_plan,
+        run_plan,
+    ),
+    Command(
+        "gpu-usage",
+        "GPU-hours used per rule and dataset from sacct, requeues included",
+        add_gpu_usage,
+        run_gpu_usage,
+    ),
+)

@@ -1,0 +1,88 @@
+"""What the grid is made of: a bridge run, a baseline run, a latency benchmark, each keyed by
+the wildcard values of its result paths, and the Grid that holds them (`expand` builds it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from telepathy.experiment.config import RunConfig
+
+# The wildcard names of each kind of run's paths, in the order of its key. `k` is the soft-token
+# count (`soft_tokens` everywhere else): the one-letter name is part of the result paths (k8/).
+RUN_WILDCARDS = ("pair", "dataset", "arch", "k", "layer", "seed")
+BASELINE_WILDCARDS = ("method", "pair", "dataset", "seed")
+LATENCY_WILDCARDS = ("mode", *RUN_WILDCARDS)
+
+
+@dataclass(frozen=True)
+class BridgeRun:
+    """One bridge to train and evaluate, and the studies (main, ablations) that use it."""
+
+    pair: str
+    dataset: str
+    architecture: str
+    soft_tokens: int
+    source_layer: int
+    seed: int
+    settings: Mapping[str, Any]  # the --set overrides, as strings Snakemake passes on
+    config: RunConfig
+    studies: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """The values of RUN_WILDCARDS in its result paths."""
+        return (
+            self.pair,
+            self.dataset,
+            self.architecture,
+            str(self.soft_tokens),
+            str(self.source_layer),
+            str(self.seed),
+        )
+
+
+@dataclass(frozen=True)
+class BaselineRun:
+    """One baseline or control on one dataset and seed, at the dataset's main bridge settings."""
+
+    method: str
+    pair: str
+    dataset: str
+    seed: int
+    soft_tokens: int
+    source_layer: int
+    settings: Mapping[str, Any]  # --set overrides of the command
+    options: Mapping[str, Any]  # other command options (shots, lora schedule)
+    digest: str  # of the resolved settings: a change reruns the job
+    config: RunConfig  # the dataset's main bridge settings at this seed
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """The values of BASELINE_WILDCARDS in its result path."""
+        return (self.method, self.pair, self.dataset, str(self.seed))
+
+
+@dataclass(frozen=True)
+class LatencyRun:
+    """One latency benchmark: a trained bridge of the grid, or full-size random weights."""
+
+    mode: str  # trained | random_weights
+    bridge: BridgeRun
+    options: Mapping[str, Any]  # batch_sizes, trials, warmup, decode_tokens, relay_tokens, ...
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """The values of LATENCY_WILDCARDS in its result path."""
+        return (self.mode, *self.bridge.key)
+
+
+@dataclass
+class Grid:
+    """Everything a protocol's grid asks for, each keyed by its wildcard values."""
+
+    protocol: str
+    runs: dict[tuple[str, ...], BridgeRun] = field(default_factory=dict)
+    baselines: dict[tuple[str, ...], BaselineRun] = field(default_factory=dict)
+    latency: dict[tuple[str, ...], LatencyRun] = field(default_factory=dict)

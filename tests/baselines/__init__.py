@@ -1,0 +1,1 @@
+"""Tests of telepathy/baselines/ (see the package map in README.md)."""

@@ -1,0 +1,1 @@
+"""Tests of telepathy/cli/ (see the package map in README.md)."""

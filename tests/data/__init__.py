@@ -1,0 +1,1 @@
+"""Tests of telepathy/data/ (see the package map in README.md)."""

@@ -1,0 +1,1 @@
+"""Tests of telepathy/experiment/ (see the package map in README.md)."""

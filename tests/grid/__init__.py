@@ -1,0 +1,1 @@
+"""Tests of telepathy/grid/ (see the package map in README.md)."""

@@ -1,0 +1,1 @@
+"""Tests of telepathy/latency/ (see the package map in README.md)."""

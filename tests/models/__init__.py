@@ -1,0 +1,1 @@
+"""Tests of telepathy/models/ (see the package map in README.md)."""

@@ -1,0 +1,101 @@
+"""sacct and squeue output parsed into job states, and the verdict on each state."""
+
+from __future__ import annotations
+
+import pytest
+
+from snakemake_executor_plugin_submitit.states import (
+    JobState,
+    Outcome,
+    classify,
+    expand_job_id,
+    parse_sacct_status,
+    parse_squeue_status,
+)
+
+SACCT = """\
+101|101|COMPLETED|0:0|12|node1|None
+102|102|FAILED|1:0|3|node1|NonZeroExitCode
+103_0|103|RUNNING|0:0|5|node1|None
+103_[1-3%2]|103|PENDING|0:0|0|None assigned|JobArrayTaskLimit
+104|104|CANCELLED by 0|0:15|7|node1|None
+105|105|OUT_OF_MEMORY|0:125|9|node1|None
+warning: something odd
+"""
+
+
+def test_sacct_rows_key_on_jobid_expand_compressed_arrays_and_take_the_first_state_word():
+    states = parse_sacct_status(SACCT)
+    assert set(states) == {"101", "102", "103_0", "103_1", "103_2", "103_3", "104", "105"}
+    assert states["103_2"].state == "PENDING" and states["103_0"].state == "RUNNING"
+    assert states["104"].state == "CANCELLED" and states["102"].exit_code == "1:0"
+
+
+def test_an_oom_killed_srun_step_makes_the_job_out_of_memory():
+    """Observed on the test cluster: the job reads FAILED 1:0, only its step OUT_OF_MEMORY."""
+    text = (
+        "46|46|FAILED|1:0|2|n|None\n46.batch|46.batch|FAILED|1:0|2|n|\n"
+        "46.0|46.0|OUT_OF_MEMORY|0:125|0|n|\n"
+        "47_1|48|FAILED|1:0|2|n|None\n47_1.0|48.0|OUT_OF_MEMORY|0:125|0|n|\n"
+        "49|49|FAILED|1:0|2|n|None\n49.0|49.0|FAILED|1:0|0|n|\n"
+    )
+    states = parse_sacct_status(text)
+    assert states["46"].state == "OUT_OF_MEMORY" and states["47_1"].state == "OUT_OF_MEMORY"
+    assert states["49"].state == "FAILED" and set(states) == {"46", "47_1", "49"}
+
+
+def test_with_duplicates_the_newest_segment_of_a_requeued_job_wins():
+    text = "7|7|REQUEUED|0:0|60|n|None\n7|7|RUNNING|0:0|3|n|None\n"
+    assert parse_sacct_status(text)["7"].state == "RUNNING"
+
+
+@pytest.mark.parametrize(
+    ("job_id", "expanded"),
+    [
+        ("5", ["5"]),
+        ("5_3", ["5_3"]),
+        ("5_[0-2]", ["5_0", "5_1", "5_2"]),
+        ("5_[1,4-5%2]", ["5_1", "5_4", "5_5"]),
+    ],
+)
+def test_expand_job_id(job_id, expanded):
+    assert expand_job_id(job_id) == expanded
+
+
+def test_squeue_fallback_parsing():
+    states = parse_squeue_status("9|RUNNING\n10_[0-1]|PENDING\n")
+    assert states["9"].state == "RUNNING" and states["10_1"].state == "PENDING"
+
+
+@pytest.mark.parametrize(
+    ("state", "code", "outcome", "words"),
+    [
+        ("COMPLETED", "0:0", Outcome.SUCCESS, ""),
+        ("COMPLETED", "1:0", Outcome.FAILED, "non-zero exit"),
+        ("FAILED", "1:0", Outcome.FAILED, "exit 1:0"),
+        ("TIMEOUT", "0:0", Outcome.FAILED, "raise `runtime` for rule train_bridge"),
+        ("OUT_OF_MEMORY", "0:125", Outcome.FAILED, "raise `mem_mb` for rule train_bridge"),
+        ("CANCELLED", "0:15", Outcome.FAILED, "cancelled by a user or an admin"),
+        ("NODE_FAIL", "0:0", Outcome.FAILED, "infrastructure"),
+        ("BOOT_FAIL", "0:0", Outcome.FAILED, "infrastructure"),
+        ("DEADLINE", "0:0", Outcome.FAILED, "deadline"),
+        ("UNKNOWN", "", Outcome.FAILED, "not a known successful state"),
+        ("PENDING", "0:0", Outcome.RUNNING, ""),
+        ("REQUEUED", "0:0", Outcome.RUNNING, ""),
+        ("PREEMPTED", "0:0", Outcome.RUNNING, ""),
+        ("COMPLETING", "0:0", Outcome.RUNNING, ""),
+    ],
+)
+def test_states_are_classified_with_what_to_do_and_nothing_unknown_is_success(
+    state, code, outcome, words
+):
+    verdict = classify(JobState("42", state, code), "train_bridge", "/logs/42_0_log.out")
+    assert verdict.outcome is outcome
+    assert words in verdict.message
+    if outcome is Outcome.FAILED:
+        assert verdict.message.startswith(state) and "/logs/42_0_log.out" in verdict.message
+
+
+def test_a_job_we_cancelled_is_reported_as_such():
+    verdict = classify(JobState("1", "CANCELLED", "0:15"), "r", "log", we_cancelled=True)
+    assert "cancelled by this workflow" in verdict.message

@@ -1,0 +1,1 @@
+"""Tests of telepathy/report/ (see the package map in README.md)."""

@@ -1,0 +1,1 @@
+"""Tests of telepathy/results/ (see the package map in README.md)."""

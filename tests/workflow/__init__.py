@@ -1,0 +1,1 @@
+"""The workflow through Snakemake itself: dry runs, end-to-end runs, what reruns."""

@@ -56,6 +56,7 @@ def test_every_command_has_help(command):
     assert proc.returncode == 0 and "usage: telepathy" in proc.stdout
 
 
+@pytest.mark.slow
 def test_tiny_pair_learns_the_offline_binary_task_in_100_steps(model_cache, tmp_path):
     """Train 100 steps, evaluate on 200 held-out items, validate both result files."""
     started = time.perf_counter()
@@ -85,6 +86,7 @@ def test_tiny_pair_learns_the_offline_binary_task_in_100_steps(model_cache, tmp_
     assert elapsed < 120  # the budget is 60 s on 2 cores; generous here for loaded CI machines
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["perceiver", "mlp", "linear"])
 def test_train_then_eval_keeps_the_bridge_architecture(model_cache, tmp_path, architecture):
     """3 steps of `train`, then `eval` rebuilds the bridge from its file: same architecture."""
@@ -157,6 +159,7 @@ def test_validate_results_reports_a_malformed_file_by_name_and_field(tmp_path):
     assert str(bad) in proc.stdout and "'run_id' is a required property" in proc.stdout
 
 
+@pytest.mark.slow
 def test_eval_refuses_a_bridge_of_another_pair(model_cache, tmp_path):
     train = train_tiny(tmp_path, model_cache, 1, "steps=1", "train_size=16", "batch_size=4")
     assert train.returncode == 0, train.stderr[-2000:]
@@ -169,6 +172,7 @@ def test_eval_refuses_a_bridge_of_another_pair(model_cache, tmp_path):
     assert not (tmp_path / "e.json").exists()
 
 
+@pytest.mark.slow
 def test_sigterm_exits_75_with_a_checkpoint_and_resume_auto_finishes(model_cache, tmp_path):
     """What SLURM does to a job (preemption, scancel): the run checkpoints, then resumes."""
     command = (

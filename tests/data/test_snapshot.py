@@ -146,6 +146,7 @@ def test_prepare_data_pins_a_revision_and_names_what_is_wrong(hub, tmp_path):
     assert not (tmp_path / "data" / "sst2" / MANIFEST_NAME).exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["trec", "banking77", "piqa"])
 def test_offline_training_reads_a_parquet_export_snapshot(hub, tmp_path, name):
     """The first-contact bug (hub-readiness.md F1): offline, `datasets` could not find its own

@@ -80,6 +80,7 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_prepare_models_fetches_the_paper_pair_and_jobs_load_it_offline(paper_hub, tmp_path):
     stub, shas = paper_hub
     manifest = tmp_path / "paper.json"

@@ -8,6 +8,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
+import pytest
 from workflow_runner import PROFILE, REPO, config_in, job_counts, snakemake
 
 TINY_CONFIG = REPO / "tests" / "workflow" / "config.yaml"
@@ -26,6 +27,7 @@ def tiny_config(tmp_path: Path) -> Path:
     return config_in(tmp_path, TINY_CONFIG)
 
 
+@pytest.mark.slow
 def test_only_missing_runs_are_rerun(tmp_path, model_cache):
     base = ("--configfile", str(tiny_config(tmp_path)), "--profile", str(PROFILE))
     first = snakemake(*base, "all_paper_tables", cwd=tmp_path)

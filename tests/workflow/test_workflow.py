@@ -181,6 +181,7 @@ def test_malformed_config_is_rejected_before_planning(tmp_path, overlay, named):
     assert "train_bridge" not in proc.stdout  # nothing was planned
 
 
+@pytest.mark.slow
 def test_every_baseline_ablation_and_benchmark_runs_end_to_end(tmp_path, model_cache):
     config = config_in(tmp_path, REPO / "tests" / "workflow" / "baselines.yaml")
     base = ("--configfile", str(config), "--profile", str(PROFILE), "--max-threads", "1")
@@ -253,6 +254,7 @@ def test_every_baseline_ablation_and_benchmark_runs_end_to_end(tmp_path, model_c
     }
 
 
+@pytest.mark.slow
 def test_every_dataset_runs_end_to_end(tmp_path, model_cache):
     config = config_in(tmp_path, REPO / "tests" / "workflow" / "all_datasets.yaml")
     # one thread per job, so the local profile's 2 cores run two of these short jobs at once
@@ -278,6 +280,7 @@ def _tree(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
 
 
+@pytest.mark.slow
 def test_the_tiny_workflow_runs_from_snapshots_with_the_network_blocked(tmp_path, model_cache):
     """Train, eval, a prompting baseline, the merges and the tables, as on a GPU node without
     a route out: nothing even tries the network, and the hub caches stay empty."""

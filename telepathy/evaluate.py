@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from telepathy.bridge import Bridge
 from telepathy.data import DatasetSpec, Example
@@ -29,6 +28,7 @@ from telepathy.parsing import (
     parse_label,
     passkey_scores,
 )
+from telepathy.results.progress import progress as progress_over
 
 
 @dataclass
@@ -91,7 +91,7 @@ def generate_texts(
     outputs: list[str] = []
     starts = range(0, len(examples), batch_size)
     with eval_mode(bridge), torch.inference_mode():
-        for start in tqdm(starts, disable=not progress, desc="eval", unit="batch", mininterval=2):
+        for start in progress_over(starts, desc="eval", unit="batch", enabled=progress):
             batch = examples[start : start + batch_size]
             sender_in = framing.sender_batch(batch, pair.device)
             states = sender_states(

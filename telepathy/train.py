@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from telepathy.bridge import Bridge
 from telepathy.data import Example
@@ -37,6 +36,7 @@ from telepathy.framing import Framing
 from telepathy.losses import bridge_loss_terms
 from telepathy.models.pair import LoadedPair, build_bridge, embedding_median_rms
 from telepathy.results.metrics_log import publish_metrics_log, start_metrics_log
+from telepathy.results.progress import progress_bar
 from telepathy.results.training_state import (
     ResumeKey,
     TrainingProgress,
@@ -193,15 +193,10 @@ def _quick_eval(
     }
 
 
-def _progress_bar(trainee: Trainee, schedule: Schedule, initial: int, *, enabled: bool) -> tqdm:
+def _progress_bar(trainee: Trainee, schedule: Schedule, initial: int, *, enabled: bool) -> Any:
     """A progress bar over the optimiser steps, starting at the resumed step."""
-    return tqdm(
-        total=schedule.steps,
-        initial=initial,
-        disable=not enabled,
-        desc=f"train {trainee.name}",
-        unit="step",
-        mininterval=2.0,
+    return progress_bar(
+        schedule.steps, desc=f"train {trainee.name}", unit="step", enabled=enabled, initial=initial
     )
 
 

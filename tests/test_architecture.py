@@ -23,8 +23,13 @@ RULES = REPO / "workflow" / "rules"
 MAX_TOP_LEVEL_MODULES = 10  # __init__ and __main__ included
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 80
-# Every wing may import these (atomic writes, provenance and digests): the package's foundation.
-FOUNDATION = {"telepathy.results.atomic", "telepathy.results.provenance"}
+# Every wing may import these (atomic writes, provenance and digests, progress in logs): the
+# package's foundation.
+FOUNDATION = {
+    "telepathy.results.atomic",
+    "telepathy.results.provenance",
+    "telepathy.results.progress",
+}
 
 
 def _module_name(path: Path) -> str:

@@ -23,13 +23,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from telepathy.data import Example
 from telepathy.evaluate import EvalReport, score_outputs
 from telepathy.experiment.pairs import scale_layer
 from telepathy.framing import Framing
 from telepathy.models.lms import LoadedLM
+from telepathy.results.progress import progress as progress_over
 
 REFERENCE_LAYERS = (16, 17, 20, 24, 28, 31)  # hidden_states indices for a 32-block sender
 TRAIN_FIRST_N = 5000
@@ -55,7 +55,7 @@ def pooled_sender_states(
     pooled: dict[int, list[np.ndarray]] = {layer: [] for layer in layers}
     starts = range(0, len(examples), batch_size)
     with torch.inference_mode():
-        for start in tqdm(starts, disable=not progress, desc="features", mininterval=2):
+        for start in progress_over(starts, desc="features", unit="batch", enabled=progress):
             batch = framing.sender_batch(examples[start : start + batch_size], sender.model.device)
             hidden = sender.model.base_model(
                 input_ids=batch.input_ids,

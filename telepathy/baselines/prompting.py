@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from telepathy.baselines.demonstrations import select_demonstrations
 from telepathy.baselines.prompt_templates import (
@@ -36,6 +35,7 @@ from telepathy.evaluate import score_predictions
 from telepathy.experiment.pairs import get_pair
 from telepathy.models.lms import LoadedLM, load_lm, read_models_manifest
 from telepathy.models.run_inputs import ModelSource
+from telepathy.results.progress import progress as progress_over
 from telepathy.results.provenance import utc_now
 
 log = logging.getLogger("telepathy")
@@ -110,7 +110,7 @@ def generate_greedy(
     texts: list[str] = [""] * len(encoded)
     starts = range(0, len(order), batch_size)
     with torch.inference_mode():
-        for start in tqdm(starts, disable=not progress, desc=desc, unit="batch", mininterval=2):
+        for start in progress_over(starts, desc=desc, unit="batch", enabled=progress):
             rows = order[start : start + batch_size]
             batch = tokenizer.pad(
                 {"input_ids": [encoded[i] for i in rows]},

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from telepathy.data import Example
 from telepathy.evaluate import EvalReport, score_outputs
 from telepathy.framing import Framing
+from telepathy.results.progress import progress as progress_over
 
 TEXT_PRIMER_SEPARATOR = "\n"
 # Where the loss falls: the bridge's answer tokens only, or (LoRA's original, §5.7) every
@@ -135,7 +135,7 @@ def evaluate_generator(
     raw: list[str] = []
     starts = range(0, len(examples), batch_size)
     with torch.inference_mode():
-        for start in tqdm(starts, disable=not progress, desc="eval", unit="batch", mininterval=2):
+        for start in progress_over(starts, desc="eval", unit="batch", enabled=progress):
             raw.extend(generate_batch(examples[start : start + batch_size]))
     metrics, samples = score_outputs(framing, examples, raw)
     return EvalReport(metrics, samples, time.perf_counter() - started)

@@ -37,7 +37,8 @@ class LatencyArgumentError(ValueError):
 # ----------------------------------------------------------------------------- parser
 
 
-def add_benchmark_latency(p: argparse.ArgumentParser) -> None:
+def add_weights(p: argparse.ArgumentParser) -> None:
+    """What is timed: a trained bridge, or every model at full size with random weights."""
     p.add_argument("--pair", required=True, help=PAIR_HELP)
     p.add_argument(
         "--protocol", help="required with --random-weights; with --checkpoint it must match"
@@ -58,6 +59,10 @@ def add_benchmark_latency(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="full-size models from their configs and a bridge, all with random weights",
     )
+
+
+def add_benchmark_latency(p: argparse.ArgumentParser) -> None:
+    add_weights(p)
     p.add_argument("--batch-sizes", default="1,2,4,8,16", help="comma-separated, e.g. 1,4,16")
     p.add_argument("--trials", type=int, default=20, help="timed runs per method and batch size")
     p.add_argument("--warmup", type=int, default=3, help="untimed runs first (per method)")
@@ -287,11 +292,75 @@ def run_benchmark_latency(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_benchmark_train(p: argparse.ArgumentParser) -> None:
+    add_weights(p)
+    p.add_argument("--batch-size", type=int, help="examples per step (default: the run's)")
+    p.add_argument("--steps", type=int, default=10, help="timed training steps")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    p.add_argument(
+        "--n-examples", type=int, default=64, help="eval examples cycled through as inputs"
+    )
+    p.add_argument("--out", type=Path, help="output: the breakdown as JSON (optional)")
+    add_runtime(p)
+
+
+def run_benchmark_train(args: argparse.Namespace) -> int:
+    """A training step's parts beside the FLOP floor of each (latency/train_step.py)."""
+
+    from telepathy.framing import Framing
+    from telepathy.latency.train_step import format_breakdown, measure_train_step
+    from telepathy.latency.weights import load_pair_and_bridge
+    from telepathy.models.run_inputs import load_eval_examples
+    from telepathy.results.atomic import atomic_write_json
+    from telepathy.rng import seed_everything
+
+    problems = [
+        f"{name}: {value} must be >= {minimum}"
+        for name, value, minimum in (
+            ("--steps", args.steps, 1),
+            ("--warmup", args.warmup, 0),
+            ("--n-examples", args.n_examples, 1),
+            ("--batch-size", args.batch_size or 1, 1),
+        )
+        if value < minimum
+    ]
+    if problems:
+        raise LatencyArgumentError("; ".join(problems))
+    cfg, state = resolve_weights(args)
+    models = model_source(args)
+    spec, examples, _ = load_eval_examples(cfg, data_snapshot(args, cfg.dataset))
+    examples = examples[: args.n_examples]
+    seed_everything(cfg.seed)
+    pair, bridge, mode = load_pair_and_bridge(cfg, state, args.checkpoint, models)
+    framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer, stage="train")
+    warn_if_oversubscribed(models.device)
+    result = measure_train_step(
+        pair,
+        framing,
+        bridge,
+        examples,
+        batch_size=args.batch_size or cfg.batch_size,
+        steps=args.steps,
+        warmup=args.warmup,
+    )
+    print(format_breakdown(result))
+    if args.out:
+        atomic_write_json(args.out, {"pair": cfg.pair, "weights": mode, **result.to_dict()})
+        log.info("wrote %s", args.out)
+    return 0
+
+
 COMMANDS = (
     Command(
         "benchmark-latency",
         "latency, throughput and memory: bridge vs text relay vs direct text",
         add_benchmark_latency,
         run_benchmark_latency,
+    ),
+    Command(
+        "benchmark-train",
+        "one training step in parts (sender, bridge, receiver, optimiser) beside its FLOP floor",
+        add_benchmark_train,
+        run_benchmark_train,
     ),
 )

@@ -6,8 +6,8 @@ Owns: `registry` (every dataset: labels, label words, hub source), the data snap
 them; a job reads a hub dataset only from its snapshot), `loading` (rows to Examples), the
 generated tasks (`offline`, `synth_text`) and `batches` (the order training draws them in).
 
-May import: nothing (beyond the foundation every wing may use, `results.atomic` and
-`results.provenance`).
+May import: nothing (beyond the foundation every wing may use: `results.atomic`,
+`results.provenance`, `results.progress`).
 """
 
 from telepathy.data.loading import LocalFiles, load_examples

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -86,16 +87,44 @@ def load_pair(
     return LoadedPair(spec, sender, receiver, device)
 
 
+class _SourceLayerReached(Exception):
+    """Raised by the hook on the source layer's block: the blocks above it never run."""
+
+
 def sender_states(
     sender: LoadedLM, input_ids: torch.Tensor, attention_mask: torch.Tensor, layer: int
 ) -> torch.Tensor:
-    """hidden_states[layer] of the frozen sender, (B, T, d_sender); 0 = embeddings (pitfall 14)."""
+    """hidden_states[layer] of the frozen sender, (B, T, d_sender); 0 = embeddings (pitfall 14).
+
+    Only the blocks up to the source layer run: the output of block `layer - 1` is exactly
+    `hidden_states[layer]` (the last entry alone has the final norm, so layer = n_layers takes
+    the whole model), and every block above it would be thrown away. On the paper pair's layer
+    16 of 32 that halves the frozen sender's FLOPs (tests/models check the tensors are equal).
+    """
+    base = sender.model.base_model  # base_model skips the LM head: logits are never needed
+    blocks = getattr(base, "layers", None)
     with torch.no_grad():
-        # base_model skips the LM head: the sender's logits are never needed.
-        out = sender.model.base_model(
-            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
-        )
-    return out.hidden_states[layer]
+        if layer == 0:
+            return base.get_input_embeddings()(input_ids)  # (B, T, d_sender)
+        if blocks is None or layer >= len(blocks):
+            out = base(
+                input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
+            )
+            return out.hidden_states[layer]
+        captured: list[torch.Tensor] = []
+
+        def stop(_module: torch.nn.Module, _args: Any, output: Any) -> None:
+            captured.append(output[0] if isinstance(output, tuple) else output)
+            raise _SourceLayerReached
+
+        handle = blocks[layer - 1].register_forward_hook(stop)
+        try:
+            base(input_ids=input_ids, attention_mask=attention_mask)
+        except _SourceLayerReached:
+            pass
+        finally:
+            handle.remove()
+    return captured[0]  # (B, T, d_sender)
 
 
 def embedding_median_rms(receiver: LoadedLM, chunk: int = 8192) -> float:

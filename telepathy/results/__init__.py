@@ -4,35 +4,10 @@ Owns: run records (`run_record`, what bridges and baselines put in them: `bridge
 schema check: `validate`; the run id: `identity`), checkpoints (`checkpoint`,
 `training_state`), the training metrics log (`metrics_log`), latency records
 (`latency_record`), the merged tables (`merge` makes the rows, `merged_table` writes, reads
-and combines them) and the schemas (`schemas/`). `atomic` (atomic writes) and `provenance`
-(where a result came from, and the digests) are the package's foundation: every wing may import
-them.
+and combines them) and the schemas (`schemas/`). `atomic` (atomic writes), `provenance`
+(where a result came from, and the digests) and `progress` (progress bars that stay readable
+in a log file) are the package's foundation: every wing may import them.
 
 May import: experiment, data, bridge, models, latency, parsing, rng (to describe what they
 write; lazily where they load torch).
 """
-
-from telepathy.results.provenance import collect_provenance, config_digest, ids_digest, utc_now
-from telepathy.results.validate import (
-    SCHEMA_VERSION,
-    check_results,
-    format_report,
-    load_schema,
-    validate_file,
-    validate_paths,
-    validate_result,
-)
-
-__all__ = [
-    "SCHEMA_VERSION",
-    "check_results",
-    "collect_provenance",
-    "config_digest",
-    "format_report",
-    "ids_digest",
-    "load_schema",
-    "utc_now",
-    "validate_file",
-    "validate_paths",
-    "validate_result",
-]

@@ -8,8 +8,8 @@ import pytest
 
 from telepathy.experiment.config import LATER_SETTINGS, ConfigError, RunConfig, resolve_run_config
 from telepathy.experiment.protocols import HARDCODED_SCALE_FACTOR, PROTOCOLS
-from telepathy.results import config_digest
 from telepathy.results.checkpoint import CheckpointError, check_matches
+from telepathy.results.provenance import config_digest
 
 
 def resolve(protocol="dec2025", pair="paper", dataset="sst2", seed=42, **overrides):

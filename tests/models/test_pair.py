@@ -108,3 +108,43 @@ def test_one_training_step_moves_only_the_bridge(small_pair):
     ).backward()
     assert all(p.grad is None for p in small_pair.receiver.model.parameters())
     assert bridge.latents.grad is not None and bridge.latents.grad.abs().sum() > 0
+
+
+def _every_source_layer_is_the_full_forward_s(pair) -> None:
+    """sender_states runs only the blocks up to the source layer; what it returns must be the
+    very tensor the full forward's hidden_states holds at that index, for every index."""
+    sender = pair.sender
+    torch.manual_seed(0)
+    ids = torch.randint(5, 1000, (3, 17))
+    mask = torch.ones_like(ids)
+    mask[0, :5] = 0  # a left-padded row, as the sender batches are
+    with torch.no_grad():
+        full = sender.model.base_model(
+            input_ids=ids, attention_mask=mask, output_hidden_states=True
+        )
+    assert len(full.hidden_states) == sender.n_layers + 1
+    for layer, expected in enumerate(full.hidden_states):
+        assert torch.equal(sender_states(sender, ids, mask, layer), expected), layer
+
+
+def test_sender_states_stop_at_the_source_layer_and_equal_the_full_forward_tiny(tiny_pair):
+    _every_source_layer_is_the_full_forward_s(tiny_pair)
+
+
+def test_sender_states_stop_at_the_source_layer_and_equal_the_full_forward_small(small_pair):
+    _every_source_layer_is_the_full_forward_s(small_pair)
+
+
+def test_blocks_above_the_source_layer_never_run(small_pair):
+    ran = []
+    blocks = small_pair.sender.model.base_model.layers
+    handles = [
+        b.register_forward_hook(lambda m, a, o, i=i: ran.append(i)) for i, b in enumerate(blocks)
+    ]
+    try:
+        ids = torch.randint(5, 1000, (1, 9))
+        sender_states(small_pair.sender, ids, torch.ones_like(ids), 9)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert ran == list(range(9))  # blocks 0-8 give hidden_states[9]; 9-17 are skipped

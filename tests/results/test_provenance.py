@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from telepathy.results import collect_provenance, config_digest, load_schema, utc_now
 from telepathy.results import provenance as prov
-from telepathy.results.validate import validate_result
+from telepathy.results.provenance import collect_provenance, config_digest, utc_now
+from telepathy.results.validate import load_schema, validate_result
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "results" / "eval_bridge_sst2.json"
 DIGEST = "a" * 64

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from telepathy.results import (
+from telepathy.results.provenance import ids_digest
+from telepathy.results.validate import (
     SCHEMA_VERSION,
     check_results,
     format_report,
-    ids_digest,
     load_schema,
     validate_file,
     validate_paths,

@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.telepathy-installed
 
-.PHONY: install models tex test test-fast test-floors demo lint clean-demo
+.PHONY: install models tex test test-fast test-floors demo lint clean-demo gpu-bench
 
 install: $(STAMP)
 
@@ -98,6 +98,24 @@ demo: models
 	@cat results/corrected/tables/table1_main.txt
 	@echo "tables: results/corrected/tables/ (.tex .txt .html), figures: results/corrected/figures/"
 	@echo "merged runs: results/corrected/runs.csv; report: results/corrected/report.html"
+
+# Where a GPU is lent: the paper pair's full-size shapes with random weights (nothing to
+# download): a training step at batch 16 read from the sender and from the sender cache, the
+# bridge's latency at batch 1, and peak memory, each a JSON under GPU_BENCH_OUT. The same runs
+# on a CPU with the tiny pair (GPU_BENCH_PAIR=tiny GPU_BENCH_DEVICE=cpu; the tests do).
+GPU_BENCH_PAIR ?= paper
+GPU_BENCH_DEVICE ?= cuda
+GPU_BENCH_STEPS ?= 20
+GPU_BENCH_OUT ?= results/gpu-bench
+GPU_BENCH_RUN = --pair $(GPU_BENCH_PAIR) --random-weights --protocol corrected \
+	--dataset synth_sentiment --device $(GPU_BENCH_DEVICE)
+gpu-bench:
+	$(BIN)/telepathy benchmark-train $(GPU_BENCH_RUN) --batch-size 16 --steps $(GPU_BENCH_STEPS) \
+		--warmup 3 --out $(GPU_BENCH_OUT)/train_step.json
+	$(BIN)/telepathy benchmark-train $(GPU_BENCH_RUN) --batch-size 16 --steps $(GPU_BENCH_STEPS) \
+		--warmup 3 --sender-cache --out $(GPU_BENCH_OUT)/train_step_cached.json
+	$(BIN)/telepathy benchmark-latency $(GPU_BENCH_RUN) --batch-sizes 1 --methods bridge \
+		--trials $(GPU_BENCH_STEPS) --warmup 3 --out $(GPU_BENCH_OUT)/latency.json
 
 clean-demo:
 	rm -rf results/corrected logs benchmarks

@@ -19,7 +19,8 @@ import torch
 from telepathy.bridge import Bridge
 from telepathy.data import DatasetSpec, Example
 from telepathy.framing import Framing
-from telepathy.models.pair import LoadedPair, sender_states
+from telepathy.models.pair import LoadedPair
+from telepathy.models.sender_source import states_source
 from telepathy.parsing import (
     INVALID,
     extract_number,
@@ -88,19 +89,13 @@ def generate_texts(
 ) -> list[str]:
     """Greedy receiver outputs for each example, decoded without special tokens and stripped."""
     embed = pair.receiver.model.get_input_embeddings()
+    source = states_source(pair, framing)
     outputs: list[str] = []
     starts = range(0, len(examples), batch_size)
     with eval_mode(bridge), torch.inference_mode():
         for start in progress_over(starts, desc="eval", unit="batch", enabled=progress):
-            batch = examples[start : start + batch_size]
-            sender_in = framing.sender_batch(batch, pair.device)
-            states = sender_states(
-                pair.sender,
-                sender_in.input_ids,
-                sender_in.attention_mask,
-                framing.cfg.source_layer,
-            )  # (B, T, d_sender)
-            soft = bridge(states, sender_in.attention_mask).soft_tokens  # (B, K, d_receiver)
+            sender = source(examples[start : start + batch_size])  # live or cached states
+            soft = bridge(sender.states, sender.attention_mask).soft_tokens  # (B, K, d_receiver)
             prefix = framing.receiver_prefix(soft, embed)  # (B, P + K, d_receiver)
             mask = torch.ones(prefix.shape[:2], dtype=torch.long, device=prefix.device)
             outputs.extend(generate_from_embeds(pair.receiver.model, framing, prefix, mask))

@@ -19,7 +19,8 @@ from telepathy.bridge import Bridge
 from telepathy.data import Example
 from telepathy.experiment.config import RunConfig
 from telepathy.framing import Framing
-from telepathy.models.pair import LoadedPair, sender_states
+from telepathy.models.pair import LoadedPair
+from telepathy.models.sender_source import states_source
 
 
 def answer_lm_loss(
@@ -77,12 +78,8 @@ def bridge_loss_terms(
     batch: Sequence[Example],
 ) -> dict[str, torch.Tensor]:
     """Loss terms of one micro-batch: sender -> bridge -> receiver reading the answers."""
-    device = pair.device
-    sender_in = framing.sender_batch(batch, device)
-    states = sender_states(
-        pair.sender, sender_in.input_ids, sender_in.attention_mask, cfg.source_layer
-    )  # (B, T, d_sender)
-    out = bridge(states, sender_in.attention_mask)  # soft tokens (B, K, d_receiver)
+    sender = states_source(pair, framing)(batch)  # states (B, T, d_sender): live or cached
+    out = bridge(sender.states, sender.attention_mask)  # soft tokens (B, K, d_receiver)
     labels = [e.label for e in batch]
     lm_loss = soft_token_answer_loss(pair.receiver.model, framing, out.soft_tokens, labels, embed)
     similarity = batch_similarity(out.soft_tokens)

@@ -334,8 +334,8 @@ def train_bridge(
     log.info("receiver embedding median row RMS %.6g -> s0 = %.6g", embedding_rms, scale_init)
     bridge = build_bridge(cfg, pair, scale_init)
     # Pitfall 23: the optimiser holds only bridge parameters and neither LM can take a gradient.
-    for lm in (pair.sender.model, pair.receiver.model):
-        assert not any(p.requires_grad for p in lm.parameters()), "base LM is not frozen"
+    for lm in (pair.sender.model, pair.receiver.model):  # a cached sender has no model
+        assert lm is None or not any(p.requires_grad for p in lm.parameters()), "LM not frozen"
     embed = pair.receiver.model.get_input_embeddings()
     trainee = Trainee(
         name="bridge",

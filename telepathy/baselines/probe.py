@@ -29,6 +29,7 @@ from telepathy.evaluate import EvalReport, score_outputs
 from telepathy.experiment.pairs import scale_layer
 from telepathy.framing import Framing
 from telepathy.models.lms import LoadedLM
+from telepathy.models.pair import decoder_stack
 from telepathy.results.progress import progress as progress_over
 
 REFERENCE_LAYERS = (16, 17, 20, 24, 28, 31)  # hidden_states indices for a 32-block sender
@@ -57,7 +58,7 @@ def pooled_sender_states(
     with torch.inference_mode():
         for start in progress_over(starts, desc="features", unit="batch", enabled=progress):
             batch = framing.sender_batch(examples[start : start + batch_size], sender.model.device)
-            hidden = sender.model.base_model(
+            hidden = decoder_stack(sender.model)(
                 input_ids=batch.input_ids,
                 attention_mask=batch.attention_mask,
                 output_hidden_states=True,

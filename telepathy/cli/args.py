@@ -75,6 +75,19 @@ def add_runtime(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_sender_cache(p: argparse.ArgumentParser, splits: str) -> None:
+    """--sender-cache SPLIT=PATH: the sender's states read from `telepathy cache-sender-states`
+    files instead of the sender, which the job then never loads."""
+    p.add_argument(
+        "--sender-cache",
+        action="append",
+        default=[],
+        metavar="SPLIT=PATH",
+        help=f"the sender's states of a split from `telepathy cache-sender-states` ({splits}); "
+        "with it the sender is not loaded",
+    )
+
+
 def add_batch_size(p: argparse.ArgumentParser, help_text: str = "eval batch size") -> None:
     p.add_argument("--batch-size", type=int, default=16, help=help_text)
 
@@ -91,6 +104,20 @@ def parse_overrides(items: Sequence[str]) -> dict[str, str]:
         key, value = item.split("=", 1)
         values[key.strip()] = value.strip()
     return values
+
+
+def sender_caches(args: argparse.Namespace, allowed: Sequence[str]) -> dict[str, Path] | None:
+    """--sender-cache SPLIT=PATH arguments by split, or None when none were given."""
+    caches: dict[str, Path] = {}
+    for item in args.sender_cache:
+        split, sep, path = item.partition("=")
+        if not sep or split not in allowed or split in caches:
+            raise ValueError(
+                f"--sender-cache expects SPLIT=PATH once per split, SPLIT one of "
+                f"{', '.join(allowed)}; got {item!r}"
+            )
+        caches[split] = Path(path)
+    return caches or None
 
 
 def run_overrides(args: argparse.Namespace) -> dict[str, Any]:

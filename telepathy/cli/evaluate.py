@@ -7,7 +7,15 @@ import argparse
 import time
 from pathlib import Path
 
-from telepathy.cli.args import PAIR_HELP, Command, add_batch_size, add_runtime, model_source
+from telepathy.cli.args import (
+    PAIR_HELP,
+    Command,
+    add_batch_size,
+    add_runtime,
+    add_sender_cache,
+    model_source,
+    sender_caches,
+)
 
 
 def add_bridge_input(p: argparse.ArgumentParser) -> None:
@@ -21,7 +29,11 @@ def load_bridge_run(args: argparse.Namespace):
     from telepathy.models.run_inputs import load_trained_bridge
 
     return load_trained_bridge(
-        args.bridge, expected_pair=args.pair, data_path=args.data, models=model_source(args)
+        args.bridge,
+        expected_pair=args.pair,
+        data_path=args.data,
+        models=model_source(args),
+        sender_caches=sender_caches(args, ("eval",)) if "sender_cache" in args else None,
     )
 
 
@@ -30,6 +42,7 @@ def add_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("--result", type=Path, required=True, help="output: eval result JSON")
     add_batch_size(p)
     add_runtime(p)
+    add_sender_cache(p, "eval")
 
 
 def run_eval(args: argparse.Namespace) -> int:

@@ -300,6 +300,12 @@ def add_benchmark_train(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--n-examples", type=int, default=64, help="eval examples cycled through as inputs"
     )
+    p.add_argument(
+        "--sender-cache",
+        action="store_true",
+        help="read the sender's states from a cache of the examples (built first, as "
+        "cache-sender-states does; the sender is then dropped), as `train --sender-cache` does",
+    )
     p.add_argument("--out", type=Path, help="output: the breakdown as JSON (optional)")
     add_runtime(p)
 
@@ -307,8 +313,16 @@ def add_benchmark_train(p: argparse.ArgumentParser) -> None:
 def run_benchmark_train(args: argparse.Namespace) -> int:
     """A training step's parts beside the FLOP floor of each (latency/train_step.py)."""
 
+    import tempfile
+
+    import torch
+
     from telepathy.framing import Framing
-    from telepathy.latency.train_step import format_breakdown, measure_train_step
+    from telepathy.latency.train_step import (
+        format_breakdown,
+        measure_train_step,
+        with_cached_sender,
+    )
     from telepathy.latency.weights import load_pair_and_bridge
     from telepathy.models.run_inputs import load_eval_examples
     from telepathy.results.atomic import atomic_write_json
@@ -334,18 +348,24 @@ def run_benchmark_train(args: argparse.Namespace) -> int:
     pair, bridge, mode = load_pair_and_bridge(cfg, state, args.checkpoint, models)
     framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer, stage="train")
     warn_if_oversubscribed(models.device)
-    result = measure_train_step(
-        pair,
-        framing,
-        bridge,
-        examples,
-        batch_size=args.batch_size or cfg.batch_size,
-        steps=args.steps,
-        warmup=args.warmup,
-    )
+    with tempfile.TemporaryDirectory(prefix="telepathy-sender-cache-") as folder:
+        if args.sender_cache:
+            pair = with_cached_sender(pair, framing, examples, Path(folder))
+            if models.device.type == "cuda":
+                torch.cuda.empty_cache()  # the sender's weights are gone: give their memory back
+        result = measure_train_step(
+            pair,
+            framing,
+            bridge,
+            examples,
+            batch_size=args.batch_size or cfg.batch_size,
+            steps=args.steps,
+            warmup=args.warmup,
+        )
     print(format_breakdown(result))
     if args.out:
-        atomic_write_json(args.out, {"pair": cfg.pair, "weights": mode, **result.to_dict()})
+        payload = {"pair": cfg.pair, "weights": mode, "sender_cache": args.sender_cache}
+        atomic_write_json(args.out, {**payload, **result.to_dict()})
         log.info("wrote %s", args.out)
     return 0
 

@@ -1,6 +1,7 @@
 """Stage `prepare` (workflow/rules/prepare.smk): `prepare-models` and `prepare-data`, the two
-commands that may reach the hub, plus `list` and `resolve-config`, which show what a run would
-be made of before anything is prepared."""
+commands that may reach the hub; `cache-sender-states`, the frozen sender's states computed once
+for every bridge job that reads them; and `list` and `resolve-config`, which show what a run
+would be made of before anything is prepared."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ import logging
 import time
 from pathlib import Path
 
-from telepathy.cli.args import Command, add_run_identity, resolve_run
+from telepathy.cli.args import (
+    Command,
+    add_batch_size,
+    add_run_identity,
+    add_runtime,
+    data_snapshot,
+    model_source,
+    resolve_run,
+)
 
 log = logging.getLogger("telepathy")
 
@@ -120,6 +129,57 @@ def run_prepare_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_cache_sender_states(p: argparse.ArgumentParser) -> None:
+    add_run_identity(p)
+    p.add_argument("--split", choices=["train", "eval"], required=True, help="which examples")
+    p.add_argument(
+        "--stage",
+        choices=["train", "eval"],
+        required=True,
+        help="the framing the readers use (train: training and its quick evals; eval)",
+    )
+    p.add_argument("--output", type=Path, required=True, help="output: .safetensors file")
+    add_batch_size(p, "sender batch size")
+    add_runtime(p)
+
+
+def run_cache_sender_states(args: argparse.Namespace) -> int:
+    from telepathy.models.run_inputs import load_run_inputs
+    from telepathy.models.sender_source import build_sender_cache
+
+    started = time.perf_counter()
+    cfg = resolve_run(args)
+    data = data_snapshot(args, cfg.dataset)
+    inputs = load_run_inputs(
+        cfg,
+        data,
+        model_source(args),
+        stage=args.stage,
+        roles=("sender",),
+        with_train=args.split == "train",
+    )
+    examples = inputs.train_examples if args.split == "train" else inputs.eval_examples
+    build_sender_cache(
+        args.output,
+        inputs.pair.sender,
+        inputs.framing,
+        examples,
+        split=args.split,
+        batch_size=args.batch_size,
+        progress_bar=not args.no_progress,
+    )
+    log.info(
+        "%s %s: sender states at layer %d of %d examples in %.1f s -> %s",
+        cfg.dataset,
+        args.split,
+        cfg.source_layer,
+        len(examples),
+        time.perf_counter() - started,
+        args.output,
+    )
+    return 0
+
+
 COMMANDS = (
     Command("list", "list model pairs, datasets and protocols", lambda p: None, run_list),
     Command(
@@ -142,5 +202,11 @@ COMMANDS = (
         add_prepare_data,
         run_prepare_data,
         online=True,
+    ),
+    Command(
+        "cache-sender-states",
+        "the frozen sender's states of a split at the source layer, once, for every bridge job",
+        add_cache_sender_states,
+        run_cache_sender_states,
     ),
 )

@@ -12,9 +12,11 @@ from telepathy.cli.args import (
     Command,
     add_run_identity,
     add_runtime,
+    add_sender_cache,
     data_snapshot,
     model_source,
     resolve_run,
+    sender_caches,
 )
 
 log = logging.getLogger("telepathy")
@@ -23,6 +25,7 @@ log = logging.getLogger("telepathy")
 def add_train(p: argparse.ArgumentParser) -> None:
     add_run_identity(p)
     add_runtime(p)
+    add_sender_cache(p, "train, and eval for the quick evals")
     p.add_argument("--bridge", type=Path, required=True, help="output: final bridge (.pt)")
     p.add_argument(
         "--checkpoint",
@@ -50,7 +53,14 @@ def run_train(args: argparse.Namespace) -> int:
     started_at, clock = utc_now(), time.perf_counter()
     cfg = resolve_run(args)  # every setting checked before any model or data is loaded
     data = data_snapshot(args, cfg.dataset)
-    inputs = load_run_inputs(cfg, data, model_source(args), stage="train", with_train=True)
+    inputs = load_run_inputs(
+        cfg,
+        data,
+        model_source(args),
+        stage="train",
+        with_train=True,
+        sender_caches=sender_caches(args, ("train", "eval")),
+    )
     load_s = time.perf_counter() - clock
     outcome = train_bridge(
         cfg,

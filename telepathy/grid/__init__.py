@@ -1,7 +1,8 @@
 """The workflow's API to the package, and the only package `workflow/rules/common.smk` imports:
 which runs, ablations, baselines and benchmarks a workflow config asks for (`expand`, `runs`),
 where their results live (`paths`), which tables and figures the grid has and what each reads
-(`products`), and how long each job asks for (`resources`).
+(`products`), how long each job asks for (`resources`), and which sender caches the training
+jobs read when the grid says `sender_cache: true`.
 
 Owns: no files; never torch (a test keeps `import telepathy.grid` torch-free, so that a dry run
 of the paper grid stays ~2 s).
@@ -14,6 +15,7 @@ from telepathy.grid.expand import GridError, expand_grid
 from telepathy.grid.paths import (
     BASELINE_DIR,
     RUN_DIR,
+    SENDER_CACHE_FILE,
     all_results,
     baseline_result_path,
     dataset_result_paths,
@@ -22,6 +24,8 @@ from telepathy.grid.paths import (
     grid_datasets,
     merged_table_paths,
     run_result_paths,
+    sender_cache_path,
+    training_cache_paths,
 )
 from telepathy.grid.products import CATALOGUE, Product, product_inputs, product_paths, products
 from telepathy.grid.resources import baseline_minutes, training_minutes
@@ -29,10 +33,12 @@ from telepathy.grid.runs import (
     BASELINE_WILDCARDS,
     LATENCY_WILDCARDS,
     RUN_WILDCARDS,
+    SENDER_CACHE_WILDCARDS,
     BaselineRun,
     BridgeRun,
     Grid,
     LatencyRun,
+    SenderCacheRun,
 )
 
 __all__ = [
@@ -44,6 +50,8 @@ __all__ = [
     "PROMPTING_METHODS",
     "RUN_DIR",
     "RUN_WILDCARDS",
+    "SENDER_CACHE_FILE",
+    "SENDER_CACHE_WILDCARDS",
     "TRAINED_METHODS",
     "BaselineRun",
     "BridgeRun",
@@ -51,6 +59,7 @@ __all__ = [
     "GridError",
     "LatencyRun",
     "Product",
+    "SenderCacheRun",
     "all_results",
     "baseline_minutes",
     "baseline_result_path",
@@ -64,5 +73,7 @@ __all__ = [
     "product_paths",
     "products",
     "run_result_paths",
+    "sender_cache_path",
+    "training_cache_paths",
     "training_minutes",
 ]

@@ -24,7 +24,8 @@ from telepathy.experiment.methods import (
     PROMPTING_METHODS,
 )
 from telepathy.experiment.pairs import get_pair, scale_layer
-from telepathy.grid.runs import BaselineRun, BridgeRun, Grid, LatencyRun
+from telepathy.experiment.sender_states import cache_digest
+from telepathy.grid.runs import BaselineRun, BridgeRun, Grid, LatencyRun, SenderCacheRun
 
 # Keys of a grid entry that are run settings (passed to `telepathy train --set`).
 SETTING_KEYS = ("steps", "lr", "batch_size", "grad_accum", "eval_first_n", "sender_template")
@@ -63,7 +64,7 @@ def expand_grid(config: Mapping[str, Any]) -> Grid:
             f"not have; it has: {', '.join(sorted(known))}"
         )
     main_entries = {entry["dataset"]: entry for entry in spec["runs"]}
-    grid = Grid(protocol)
+    grid = Grid(protocol, sender_cache=bool(spec.get("sender_cache", False)))
     expander = _Expander(config, grid, wanted_datasets, wanted_seeds)
     for entry in spec["runs"]:
         if "study" in entry:
@@ -174,6 +175,30 @@ class _Expander:
             studies = tuple(dict.fromkeys((*earlier.studies, study)))
             run = dataclasses.replace(earlier, studies=studies)
         self.grid.runs[run.key] = run
+        if self.grid.sender_cache:
+            self._training_caches(run)
+
+    def _training_caches(self, run: BridgeRun) -> None:
+        """The sender caches `run`'s training reads: its train split, and the eval list its
+        quick evals score (framed as in training), each shared with every run that needs it."""
+        cfg = run.config
+        splits = ("train", "eval") if cfg.eval_every > 0 else ("train",)
+        reads = {}
+        for split in splits:
+            cache = SenderCacheRun(
+                pair=run.pair,
+                dataset=run.dataset,
+                source_layer=run.source_layer,
+                split=split,
+                stage="train",
+                digest=cache_digest(cfg, split, "train"),
+                seed=run.seed,
+                settings=run.settings,
+                config=cfg,
+            )
+            self.grid.sender_caches.setdefault(cache.key, cache)
+            reads[split] = cache.key
+        self.grid.training_caches[run.key] = reads
 
     def baselines(
         self, method: str, entry: Mapping[str, Any], main_entries: Mapping[str, Mapping]

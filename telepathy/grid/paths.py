@@ -13,16 +13,20 @@ from collections.abc import Iterable
 from telepathy.grid.runs import (
     BASELINE_WILDCARDS,
     RUN_WILDCARDS,
+    SENDER_CACHE_WILDCARDS,
     BaselineRun,
     BridgeRun,
     Grid,
     LatencyRun,
+    SenderCacheRun,
 )
 
 # A bridge run's files below results/<protocol>/<stage>/, and a baseline's. `k{k}` is the
 # soft-token count: the wildcard keeps its one-letter name because it is part of the paths.
 RUN_DIR = "{pair}/{dataset}/{arch}/k{k}/l{layer}/seed{seed}"
 BASELINE_DIR = "{method}/{pair}/{dataset}/seed{seed}"
+# A sender cache below results/<protocol>/sender_states/: shared by every bridge that reads it.
+SENDER_CACHE_FILE = "{pair}/{dataset}/l{layer}/{split}-{cache_key}.safetensors"
 
 
 def run_dir(run: BridgeRun) -> str:
@@ -44,6 +48,17 @@ def baseline_result_path(protocol: str, baseline: BaselineRun) -> str:
 
 def latency_result_path(protocol: str, latency: LatencyRun) -> str:
     return f"results/{protocol}/latency/{run_dir(latency.bridge)}/{latency.mode}.json"
+
+
+def sender_cache_path(protocol: str, cache: SenderCacheRun) -> str:
+    where = SENDER_CACHE_FILE.format(**dict(zip(SENDER_CACHE_WILDCARDS, cache.key, strict=True)))
+    return f"results/{protocol}/sender_states/{where}"
+
+
+def training_cache_paths(grid: Grid, protocol: str, run: BridgeRun) -> dict[str, str]:
+    """The sender caches `run`'s training reads, by split ({} when the grid does not cache)."""
+    reads = grid.training_caches.get(run.key, {})
+    return {split: sender_cache_path(protocol, grid.sender_caches[k]) for split, k in reads.items()}
 
 
 def inspect_path(protocol: str, run: BridgeRun) -> str:

@@ -14,6 +14,7 @@ from telepathy.experiment.config import RunConfig
 RUN_WILDCARDS = ("pair", "dataset", "arch", "k", "layer", "seed")
 BASELINE_WILDCARDS = ("method", "pair", "dataset", "seed")
 LATENCY_WILDCARDS = ("mode", *RUN_WILDCARDS)
+SENDER_CACHE_WILDCARDS = ("pair", "dataset", "layer", "split", "cache_key")
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,28 @@ class LatencyRun:
         return (self.mode, *self.bridge.key)
 
 
+@dataclass(frozen=True)
+class SenderCacheRun:
+    """One cache of the frozen sender's states (a split of a dataset at a source layer, framed
+    one way), computed once for every bridge that reads it; `config` and `settings` are those
+    of the first bridge that needs it (what `cache-sender-states` is given)."""
+
+    pair: str
+    dataset: str
+    source_layer: int
+    split: str  # train | eval
+    stage: str  # the framing: train (training and its quick evals) | eval
+    digest: str  # of experiment.sender_states.cache_settings: names the file
+    seed: int
+    settings: Mapping[str, Any]
+    config: RunConfig
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """The values of SENDER_CACHE_WILDCARDS in its path."""
+        return (self.pair, self.dataset, str(self.source_layer), self.split, self.digest)
+
+
 @dataclass
 class Grid:
     """Everything a protocol's grid asks for, each keyed by its wildcard values."""
@@ -86,3 +109,8 @@ class Grid:
     runs: dict[tuple[str, ...], BridgeRun] = field(default_factory=dict)
     baselines: dict[tuple[str, ...], BaselineRun] = field(default_factory=dict)
     latency: dict[tuple[str, ...], LatencyRun] = field(default_factory=dict)
+    # `sender_cache: true`: training reads the sender's states from these instead of the sender
+    sender_cache: bool = False
+    sender_caches: dict[tuple[str, ...], SenderCacheRun] = field(default_factory=dict)
+    # which caches each bridge run's training reads, by split: run key -> split -> cache key
+    training_caches: dict[tuple[str, ...], dict[str, tuple[str, ...]]] = field(default_factory=dict)

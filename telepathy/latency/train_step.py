@@ -13,10 +13,12 @@ measured time to that floor says where the step is far from what its arithmetic 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from statistics import median
 from typing import Any
 
@@ -25,9 +27,10 @@ import torch
 from telepathy.bridge import Bridge
 from telepathy.data import Example
 from telepathy.framing import Framing
-from telepathy.latency.timing import PhaseTimer, read_clock
+from telepathy.latency.timing import MemoryProbe, PhaseTimer, read_clock
 from telepathy.losses import bridge_loss_terms, soft_token_answer_loss
-from telepathy.models.pair import LoadedPair, sender_states
+from telepathy.models.pair import LoadedPair
+from telepathy.models.sender_source import states_source
 
 PARTS = (
     "sender",
@@ -48,6 +51,8 @@ class StepBreakdown:
     flops: dict[str, int] = field(default_factory=dict)
     matmul_flops_per_s: float = 0.0
     dtype: str = ""
+    peak_bytes: int = 0  # the timed steps' peak (MemoryProbe: CUDA tensors, or the CPU's RSS)
+    memory: str = ""  # what peak_bytes measures
 
     def median_s(self, part: str) -> float:
         return median(self.seconds[part])
@@ -68,6 +73,8 @@ class StepBreakdown:
             "step_s": self.step_s,
             "steps_per_s": 1.0 / self.step_s,
             "floor_s": sum(self.floor_s(p) for p in PARTS),
+            "peak_bytes": self.peak_bytes,
+            "memory": self.memory,
             "parts": {
                 p: {
                     "median_s": self.median_s(p),
@@ -160,14 +167,12 @@ class StepTimer:
 
     def flops(self, batch: Sequence[Example]) -> dict[str, int]:
         """FLOPs of each part on `batch`, counted on separate untimed runs of each part."""
-        cfg, pair, framing = self.cfg, self.pair, self.framing
-        sender_in = framing.sender_batch(batch, pair.device)
+        pair, framing = self.pair, self.framing
+        source = states_source(pair, framing)  # the sender, or the cache read (no FLOPs)
         labels = [e.label for e in batch]
-        ids, mask = sender_in.input_ids, sender_in.attention_mask
-        counts = {
-            "sender": _count_flops(lambda: sender_states(pair.sender, ids, mask, cfg.source_layer))
-        }
-        states = sender_states(pair.sender, ids, mask, cfg.source_layer)
+        counts = {"sender": _count_flops(lambda: source(batch))}
+        sender = source(batch)
+        states, mask = sender.states, sender.attention_mask
         counts["bridge_forward"] = _count_flops(lambda: self.bridge(states, mask))
         soft = self.bridge(states, mask).soft_tokens.detach().requires_grad_(True)
         receiver = pair.receiver.model
@@ -200,28 +205,52 @@ def measure_train_step(
     """`warmup` untimed then `steps` timed training steps at `batch_size` (the example list
     walked cyclically), each part's FLOPs, and the matmul throughput in the LMs' dtype."""
     timer = StepTimer(pair, framing, bridge)
-    dtype = pair.receiver.model.dtype
+    dtype = pair.receiver.model.dtype  # the sender may be a cache: the receiver is loaded
     result = StepBreakdown(batch_size=batch_size, dtype=str(dtype).removeprefix("torch."))
 
     def batch_at(index: int) -> list[Example]:
         start = index * batch_size
         return [examples[(start + i) % len(examples)] for i in range(batch_size)]
 
+    probe = MemoryProbe(pair.device)
+    result.memory = probe.description
     for index in range(warmup + steps):
+        if index == warmup:
+            probe.start()
         phases = timer.step(batch_at(index))
         if index >= warmup:
             for part in PARTS:
                 result.seconds[part].append(phases.get(part, 0.0))
+    result.peak_bytes = probe.peak()
     result.flops = timer.flops(batch_at(0))
     result.matmul_flops_per_s = matmul_flops_per_s(pair.device, dtype)
     return result
+
+
+def with_cached_sender(
+    pair: LoadedPair, framing: Framing, examples: Sequence[Example], folder: Path
+) -> LoadedPair:
+    """`pair` with its sender replaced by a cache of its states on `examples` (written to
+    `folder`, as `cache-sender-states` writes one): the step as `train --sender-cache` runs it.
+    The sender's weights are dropped with the old pair's last reference."""
+    from telepathy.models.sender_source import build_sender_cache, open_cached_sender
+
+    path = folder / "sender_states.safetensors"
+    build_sender_cache(
+        path, pair.sender, framing, examples, split="eval", batch_size=16, progress_bar=False
+    )
+    cached = open_cached_sender(
+        {"eval": path}, framing.cfg, {"eval": examples}, stage=framing.stage, device=pair.device
+    )
+    return dataclasses.replace(pair, sender=cached)
 
 
 def format_breakdown(result: StepBreakdown) -> str:
     """The breakdown as a text table: time, share, FLOPs, floor and the ratio per part."""
     rows = [
         f"training step at batch {result.batch_size} ({result.dtype}): "
-        f"{result.step_s * 1000:.1f} ms, {1 / result.step_s:.2f} steps/s; matmul "
+        f"{result.step_s * 1000:.1f} ms, {1 / result.step_s:.2f} steps/s, peak memory "
+        f"{result.peak_bytes / 2**30:.2f} GiB; matmul "
         f"{result.matmul_flops_per_s / 1e9:.1f} GFLOP/s measured on this device",
         f"{'part':18} {'ms':>9} {'share':>6} {'GFLOP':>9} {'floor ms':>9} {'x floor':>8}",
     ]

@@ -87,6 +87,15 @@ def load_pair(
     return LoadedPair(spec, sender, receiver, device)
 
 
+def decoder_stack(model: Any) -> Any:
+    """The transformer stack of a causal LM, without its LM head: the sender's logits are never
+    needed. `base_model` is it, except where a model's `base_model_prefix` names no attribute
+    (transformers 4.56's Gemma3ForCausalLM: prefix `language_model`, stack `model`), where
+    `base_model` is the whole model and a forward would compute 262k-word logits per token."""
+    base = model.base_model
+    return getattr(model, "model", model) if base is model else base
+
+
 class _SourceLayerReached(Exception):
     """Raised by the hook on the source layer's block: the blocks above it never run."""
 
@@ -101,7 +110,7 @@ def sender_states(
     the whole model), and every block above it would be thrown away. On the paper pair's layer
     16 of 32 that halves the frozen sender's FLOPs (tests/models check the tensors are equal).
     """
-    base = sender.model.base_model  # base_model skips the LM head: logits are never needed
+    base = decoder_stack(sender.model)
     blocks = getattr(base, "layers", None)
     with torch.no_grad():
         if layer == 0:

@@ -72,12 +72,20 @@ def load_run_inputs(
     stage: str,
     roles: tuple[str, ...] = ("sender", "receiver"),
     with_train: bool = False,
+    sender_caches: dict[str, Path] | None = None,
 ) -> RunInputs:
     """Data first (cheap checks fail before any model loads), then only the LMs in `roles`,
-    then the one Framing for `stage` ("train" or "eval")."""
+    then the one Framing for `stage` ("train" or "eval"). With `sender_caches` (by split) the
+    sender is not loaded: the caches, checked against this run, stand in for it."""
     spec, eval_examples, eval_desc = load_eval_examples(cfg, data)
     train_examples = load_train_examples(cfg, data) if with_train else None
+    if sender_caches:
+        roles = tuple(r for r in roles if r != "sender")
     pair = load_pair(cfg.pair, models.device, models.cache_dir, roles=roles, models=models.manifest)
+    if sender_caches:
+        pair.sender = _cached_sender(
+            cfg, sender_caches, models, stage, train_examples, eval_examples
+        )
     framing = Framing(
         cfg,
         spec,
@@ -86,6 +94,28 @@ def load_run_inputs(
         stage=stage,
     )
     return RunInputs(data, train_examples, eval_examples, eval_desc, pair, framing)
+
+
+def _cached_sender(
+    cfg: RunConfig,
+    caches: dict[str, Path],
+    models: ModelSource,
+    stage: str,
+    train_examples: list[Example] | None,
+    eval_examples: list[Example],
+) -> Any:
+    from telepathy.models.lms import read_models_manifest
+    from telepathy.models.sender_source import open_cached_sender
+
+    if "train" in caches and train_examples is None:
+        raise ValueError("a train-split sender cache was given to a job that does not train")
+    revision = None
+    if models.manifest is not None:  # the sender's revision, without loading it
+        revision = read_models_manifest(models.manifest, cfg.pair)["sender"].get("revision")
+    examples = {"train": train_examples or [], "eval": eval_examples}
+    return open_cached_sender(
+        caches, cfg, examples, stage=stage, device=models.device, sender_revision=revision
+    )
 
 
 @dataclass
@@ -100,7 +130,12 @@ class TrainedBridgeRun:
 
 
 def load_trained_bridge(
-    path: Path, *, expected_pair: str | None, data_path: Path | None, models: ModelSource
+    path: Path,
+    *,
+    expected_pair: str | None,
+    data_path: Path | None,
+    models: ModelSource,
+    sender_caches: dict[str, Path] | None = None,
 ) -> TrainedBridgeRun:
     """What `eval` and `inspect-bridge` share: read the final bridge at `path`, check it against
     `expected_pair`, load the pair and the recorded eval list, and rebuild the bridge from the
@@ -117,7 +152,7 @@ def load_trained_bridge(
             f"{expected_pair!r}; evaluate it with its own pair or point --bridge at the right run"
         )
     data = open_data_snapshot(data_path, cfg.dataset) if data_path is not None else None
-    inputs = load_run_inputs(cfg, data, models, stage="eval")
+    inputs = load_run_inputs(cfg, data, models, stage="eval", sender_caches=sender_caches)
     check_matches(state, path, pair=inputs.pair.identity(), cfg=None)
     bridge = build_bridge(cfg, inputs.pair, state["output_scale_init"])
     bridge.load_state_dict(state["bridge"])

@@ -3,8 +3,11 @@
 Each study varies one setting of the bridge; the main run sits at one point of every study (its
 `studies` lists them all). Rows are per dataset block. The best accuracy of a block is bold only
 when McNemar on the paired items says it beats the runner-up after Bonferroni over every
-comparison in the table. There is no "compression" column: the original's was computed from
-assumed byte lengths, not measured (method.md §7.3).
+comparison in the table *and* every training seed of it scored above every seed of the
+runner-up: McNemar on one training run sees only evaluation noise, and two training seeds of one
+setting can differ by more than two settings do. A point with one seed says so. There is no
+"compression" column: the original's was computed from assumed byte lengths, not measured
+(method.md §7.3).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from telepathy.report.runs import (
 from telepathy.report.table import MISSING, Cell, Table
 
 ALPHA = 0.05
+# How a row's seeds stand against the block's best's (the "Seed spread" column).
+APART, OVERLAPS, ONE_SEED = "apart", "overlaps", "1 seed"
 _ARCHITECTURE_ORDER = ("perceiver", "mlp", "linear")
 
 
@@ -67,6 +72,7 @@ class _Row:
     trainable: float | None
     final_loss: float | None
     adjusted_p: float | None = None  # Bonferroni-adjusted McNemar p vs the block's best
+    spread: str = ""  # APART, OVERLAPS or ONE_SEED vs the block's best
     is_best: bool = False
     bold: bool = False
 
@@ -108,11 +114,20 @@ def _cells(study: Study, runs: pd.DataFrame) -> list[list[_Row]]:
     return blocks
 
 
+def _spread(best: Summary, other: Summary) -> str:
+    """APART when every seed of `best` scored above every seed of `other` (two seeds each at
+    least), OVERLAPS when not, ONE_SEED when either ran one seed (no training noise seen)."""
+    if len(best.accuracies) < 2 or len(other.accuracies) < 2:
+        return ONE_SEED
+    return APART if min(best.accuracies) > max(other.accuracies) else OVERLAPS
+
+
 def _mark_significance(blocks: list[list[_Row]]) -> list[str]:
     """McNemar of each block's best vs every other complete row; Bonferroni over the table.
 
-    Sets each row's adjusted p and the best's `bold`; returns notes for blocks where no bold
-    can be decided (a cell with missing runs, a tie at the top).
+    Sets each row's adjusted p and seed spread, and the best's `bold`; returns notes for blocks
+    where no bold can be decided (a cell with missing runs, a tie at the top) or where McNemar
+    alone would have made one (seeds that overlap, or a single seed).
     """
     tests: list[tuple[_Row, float]] = []  # (row compared with its block's best, raw p)
     contests: list[tuple[_Row, _Row]] = []  # (best, runner-up) where bold is decidable
@@ -124,6 +139,8 @@ def _mark_significance(blocks: list[list[_Row]]) -> list[str]:
         best, *others = sorted(done, key=lambda r: r.summary.mean, reverse=True)
         best.is_best = True
         tests += [(row, mcnemar(best.summary, row.summary).p_value) for row in others]
+        for row in others:
+            row.spread = _spread(best.summary, row.summary)
         if len(done) < len(rows):
             notes.append(f"{rows[0].dataset}: no bold, a cell has missing runs")
         elif others[0].summary.mean == best.summary.mean:
@@ -135,7 +152,18 @@ def _mark_significance(blocks: list[list[_Row]]) -> list[str]:
         for (row, _), p in zip(tests, adjusted, strict=True):
             row.adjusted_p = p
     for best, runner_up in contests:
-        best.bold = runner_up.adjusted_p is not None and runner_up.adjusted_p < ALPHA
+        significant = runner_up.adjusted_p is not None and runner_up.adjusted_p < ALPHA
+        best.bold = significant and runner_up.spread == APART
+        if significant and runner_up.spread == ONE_SEED:
+            notes.append(
+                f"{best.dataset}: no bold, {best.setting} vs {runner_up.setting} rests on one "
+                "training seed: its p covers evaluation noise only"
+            )
+        elif significant and runner_up.spread == OVERLAPS:
+            notes.append(
+                f"{best.dataset}: no bold, the seeds of {best.setting} and {runner_up.setting} "
+                "overlap although McNemar on the pooled items separates them"
+            )
     return notes
 
 
@@ -162,7 +190,8 @@ def _study_table(study: Study, runs: pd.DataFrame) -> Table:
                 loss = MISSING if row.final_loss is None else f"{row.final_loss:.3f}"
             else:
                 acc, interval, size, loss = MISSING, MISSING, MISSING, MISSING
-            numbers = [acc, interval, _p(row)]
+            spread = row.spread if s.complete else MISSING
+            numbers = [acc, interval, _p(row), spread]
             numbers = [size, *numbers, loss] if study.params_first else [*numbers, size, loss]
             body.append([row.dataset if i == 0 else "", row.setting, *numbers])
     missing = missing_note(summaries)
@@ -176,11 +205,14 @@ def _study_table(study: Study, runs: pd.DataFrame) -> Table:
         f"{STD_CAPTION}). N = {', '.join(map(str, items)) or '--'} eval items per run. "
         f"{CI_CAPTION}. p: McNemar (exact below 25 discordant items) of the block's best row vs "
         f"this row on paired items, Bonferroni-adjusted over all such comparisons in this "
-        f"table; the best is bold only if its runner-up's adjusted p < {ALPHA}. Params: "
+        f"table. Seed spread: {APART} when every training seed of the block's best scored above "
+        f"every seed of this row, {OVERLAPS} when not; '{ONE_SEED}' where either ran one seed, "
+        f"whose p then covers evaluation noise only. The best is bold only if its runner-up's "
+        f"adjusted p < {ALPHA} and their seeds are {APART}. Params: "
         "trainable bridge parameters counted from the module; final loss: training loss at the "
         "last step, mean over seeds."
     )
-    rest = ["Acc", "95% CI", "p vs best"]
+    rest = ["Acc", "95% CI", "p vs best", "Seed spread"]
     rest = ["Params", *rest] if study.params_first else [*rest, "Params"]
     header = ["Dataset", study.header, *rest, "Final loss"]
     return Table(

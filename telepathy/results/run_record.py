@@ -63,6 +63,9 @@ def parameter_counts(pair: LoadedPair, bridge: torch.nn.Module | None) -> dict[s
         "bridge_total": 0 if bridge is None else count_parameters(bridge),
     }
     for role, lm in (("sender", pair.sender), ("receiver", pair.receiver)):
+        if lm is not None and lm.model is None:  # states read from a cache: its recorded count
+            counts[f"{role}_total"], counts[f"{role}_trainable"] = lm.n_parameters, 0
+            continue
         counts[f"{role}_total"] = None if lm is None else count_parameters(lm.model)
         counts[f"{role}_trainable"] = (
             None if lm is None else count_parameters(lm.model, trainable_only=True)

@@ -176,3 +176,34 @@ def test_runtimes_follow_the_steps_and_the_method():
     assert by_method["prompt_tuning"] == by_method["lora"] == 40 + 30
     assert by_method["text_relay"] == 90
     assert by_method["zero_shot_sender"] == by_method["noise"] == 60
+
+
+def test_the_sender_cache_is_one_file_per_dataset_layer_and_split_shared_by_every_bridge():
+    config = _config()
+    config["grids"]["dec2025"]["sender_cache"] = True
+    grid = expand_grid(config)
+    from telepathy.grid import training_cache_paths
+
+    sst2 = [r for r in grid.runs.values() if r.dataset == "sst2"]
+    reads = {r.key: training_cache_paths(grid, "dec2025", r) for r in sst2}
+    main = [r for r in sst2 if r.source_layer == 16 and r.architecture == "perceiver"]
+    # seeds, K values and the main point share the layer-16 train cache
+    assert len({reads[r.key]["train"] for r in main}) == 1 and len(main) >= 3
+    layers = {r.source_layer for r in sst2}
+    train_files = {reads[r.key]["train"] for r in sst2}
+    assert len(train_files) == len(layers)  # one train cache per source layer, K/arch/seed aside
+    for path in train_files:
+        assert path.startswith("results/dec2025/sender_states/paper/sst2/l")
+    # the quick evals read the eval list's states, framed as in training
+    for run in sst2:
+        assert set(reads[run.key]) == ({"train", "eval"} if run.config.eval_every else {"train"})
+    without_quick_evals = _config(settings={"eval_every": 0})
+    without_quick_evals["grids"]["dec2025"]["sender_cache"] = True
+    grid = expand_grid(without_quick_evals)
+    run = next(r for r in grid.runs.values() if r.dataset == "sst2")
+    assert set(training_cache_paths(grid, "dec2025", run)) == {"train"}
+
+
+def test_without_the_setting_there_is_no_sender_cache():
+    grid = expand_grid(_config())
+    assert not grid.sender_cache and grid.sender_caches == {} and grid.training_caches == {}

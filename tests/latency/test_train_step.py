@@ -71,3 +71,29 @@ def test_benchmark_train_names_a_bad_value_before_loading_anything(caplog):
     )  # fmt: skip
     assert code == 1
     assert "--steps: 0 must be >= 1" in caplog.text
+
+
+@pytest.mark.slow
+def test_make_gpu_bench_runs_on_a_cpu_with_the_tiny_pair(tmp_path, model_cache):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "TELEPATHY_CACHE": str(model_cache), "PYTHONPATH": str(repo)}
+    proc = subprocess.run(
+        ["make", "-C", str(repo), "gpu-bench", f"BIN={Path(sys.executable).parent}",
+         "GPU_BENCH_PAIR=tiny", "GPU_BENCH_DEVICE=cpu", "GPU_BENCH_STEPS=2",
+         f"GPU_BENCH_OUT={tmp_path}"],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    live = json.loads((tmp_path / "train_step.json").read_text())
+    cached = json.loads((tmp_path / "train_step_cached.json").read_text())
+    assert live["batch_size"] == cached["batch_size"] == 16
+    assert not live["sender_cache"] and cached["sender_cache"]
+    assert live["parts"]["sender"]["flops"] > 0 and cached["parts"]["sender"]["flops"] == 0
+    assert live["peak_bytes"] > 0 and cached["peak_bytes"] > 0
+    latency = json.loads((tmp_path / "latency.json").read_text())
+    assert latency["settings"]["batch_sizes"] == [1]

@@ -14,7 +14,13 @@ from telepathy.data import Example, get_dataset
 from telepathy.experiment.config import resolve_run_config
 from telepathy.framing import Framing
 from telepathy.models.lms import load_lm
-from telepathy.models.pair import build_bridge, embedding_median_rms, load_pair, sender_states
+from telepathy.models.pair import (
+    build_bridge,
+    decoder_stack,
+    embedding_median_rms,
+    load_pair,
+    sender_states,
+)
 
 
 @pytest.fixture(scope="module")
@@ -114,12 +120,13 @@ def _every_source_layer_is_the_full_forward_s(pair) -> None:
     """sender_states runs only the blocks up to the source layer; what it returns must be the
     very tensor the full forward's hidden_states holds at that index, for every index."""
     sender = pair.sender
+    assert hasattr(decoder_stack(sender.model), "layers")  # else the full forward runs
     torch.manual_seed(0)
     ids = torch.randint(5, 1000, (3, 17))
     mask = torch.ones_like(ids)
     mask[0, :5] = 0  # a left-padded row, as the sender batches are
     with torch.no_grad():
-        full = sender.model.base_model(
+        full = decoder_stack(sender.model)(
             input_ids=ids, attention_mask=mask, output_hidden_states=True
         )
     assert len(full.hidden_states) == sender.n_layers + 1
@@ -137,7 +144,7 @@ def test_sender_states_stop_at_the_source_layer_and_equal_the_full_forward_small
 
 def test_blocks_above_the_source_layer_never_run(small_pair):
     ran = []
-    blocks = small_pair.sender.model.base_model.layers
+    blocks = decoder_stack(small_pair.sender.model).layers
     handles = [
         b.register_forward_hook(lambda m, a, o, i=i: ran.append(i)) for i, b in enumerate(blocks)
     ]

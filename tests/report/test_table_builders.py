@@ -300,13 +300,19 @@ def test_probe_is_compared_at_the_papers_layer(tmp_path):
 def ablation_runs(tmp_path) -> pd.DataFrame:
     every = "main+soft_tokens+source_layer+architecture"
     rows = [
-        bridge(tmp_path, studies=every, correct=200, loss=0.25),  # the shared main point
+        # the shared main point and SST-2's K points, two seeds each
+        bridge(tmp_path, studies=every, correct=200, loss=0.25),
+        bridge(tmp_path, studies=every, seed=123, correct=198, loss=0.25),
         bridge(tmp_path, k=4, studies="soft_tokens", correct=100, loss=0.5, params=537_042_945),
+        bridge(tmp_path, k=4, seed=123, studies="soft_tokens", correct=110, loss=0.5,
+               params=537_042_945),
         bridge(tmp_path, k=16, studies="soft_tokens", correct=150, loss=0.75),
-        # AG News: best 100 vs runner-up 95 on the same items (b = 5, c = 0)
+        bridge(tmp_path, k=16, seed=123, studies="soft_tokens", correct=160, loss=0.75),
+        # AG News, one seed: best 100 vs runner-up 95 on the same items (b = 5, c = 0)
         bridge(tmp_path, dataset="agnews", k=4, studies="soft_tokens", correct=90),
         bridge(tmp_path, dataset="agnews", k=8, studies="soft_tokens", correct=100),
         bridge(tmp_path, dataset="agnews", k=16, studies="soft_tokens", correct=95),
+        # one seed beside the two-seed main point
         bridge(tmp_path, layer=31, studies="source_layer", correct=150),
         bridge(tmp_path, arch="mlp", studies="architecture", correct=194, params=33_570_816),
     ]  # fmt: skip
@@ -328,7 +334,7 @@ def by_setting(table: Table, label: str) -> dict[str, list[Cell]]:
     return {row[1].text: row for row in block(table, label)}
 
 
-def test_ablation_bold_only_when_significant(ablation_runs):
+def test_ablation_bold_only_when_significant_and_the_seeds_are_apart(ablation_runs):
     soft, layer, arch = ablation_tables(ablation_runs)
     assert [t.name for t in (soft, layer, arch)] == [
         "table5_soft_tokens",
@@ -338,27 +344,51 @@ def test_ablation_bold_only_when_significant(ablation_runs):
     assert "compression" not in " ".join(soft.header).lower()
     col = {name: i for i, name in enumerate(soft.header)}
     sst2, agnews = by_setting(soft, "SST-2"), by_setting(soft, "AG News")
-    # SST-2: K 8 (200/200) vs K 16 (150/200): b = 50, c = 0 -> chi2 = 49^2/50 = 48.02,
-    # p ~ 4e-12, times 4 comparisons in the table: significant -> bold.
+    # SST-2: K 8 (200, 198 of 200) vs K 16 (150, 160), paired by seed: b = 50 + 38, c = 0 ->
+    # chi2 = 87^2/88 = 86.0, p ~ 2e-20, times 4 comparisons: significant; and every seed of
+    # K 8 (99 %, 100 %) beats every seed of K 16 (75 %, 80 %): bold
     assert sst2["8"][col["Acc"]].bold and sst2["8"][col["p vs best"]].text == "best"
+    assert sst2["8"][col["Acc"]].text == "99.5"
     assert sst2["16"][col["p vs best"]].text == "<0.001"
+    assert sst2["16"][col["Seed spread"]].text == sst2["4"][col["Seed spread"]].text == "apart"
     # AG News: K 8 (100) vs K 16 (95): exact binomial p = 2 * 0.5^5 = 0.0625, x 4 = 0.25
     assert agnews["8"][col["Acc"]].text == "50.0" and not agnews["8"][col["Acc"]].bold
     assert agnews["16"][col["p vs best"]].text == "0.250"
+    assert agnews["16"][col["Seed spread"]].text == "1 seed"
     # K 4 vs K 8 on AG News: b = 10 -> p = 2 / 2^10 = 0.00195, x 4 = 0.0078
     assert agnews["4"][col["p vs best"]].text == "0.008"
-    # the main run's row: 95% CI of 200/200, its params and final loss
-    lo, hi = wilson(200, 200)
+    # the main run's row: 95% CI of the pooled 398/400, its params and mean final loss
+    lo, hi = wilson(398, 400)
     assert sst2["8"][col["95% CI"]].text == f"[{100 * lo:.1f}, {100 * hi:.1f}]"
     assert [c.text for c in sst2["8"][col["Params"] :]] == ["537.1M", "0.250"]
     assert sst2["4"][col["Params"]].text == "537.0M"
-    # source layer: layer 16 (200) vs 31 (150): one comparison, p < 0.001 -> bold
-    assert by_setting(layer, "SST-2")["16"][2].bold
-    # architecture: one comparison, perceiver 200 vs mlp 194: p = 2 / 2^6 = 0.031 -> bold
+    # source layer: 16 (two seeds) vs 31 (one seed) is significant by McNemar, but one seed
+    # of 31 shows nothing of training noise: not bold, and a note says why
+    assert not by_setting(layer, "SST-2")["16"][2].bold
+    assert any("16 vs 31 rests on one training seed" in note for note in layer.notes)
+    assert "evaluation noise only" in layer.caption
+    # architecture: perceiver (200, 198) vs mlp (194, one seed, paired with both): b = 6 + 4,
+    # c = 0 -> p = 2 / 2^10 = 0.002, one comparison; not bold: the mlp ran one seed
     assert list(arch.header[:3]) == ["Dataset", "Architecture", "Params"]
     rows = by_setting(arch, "SST-2")
-    assert rows["perceiver"][3].bold
-    assert [rows["mlp"][i].text for i in (2, 3, 5)] == ["33.6M", "97.0", "0.031"]
+    assert not rows["perceiver"][3].bold
+    assert [rows["mlp"][i].text for i in (2, 3, 5, 6)] == ["33.6M", "97.0", "0.002", "1 seed"]
+
+
+def test_ablation_seeds_that_overlap_are_never_bold(tmp_path):
+    rows = [
+        bridge(tmp_path, studies="main+soft_tokens", correct=190),
+        bridge(tmp_path, studies="main+soft_tokens", seed=123, correct=150),
+        bridge(tmp_path, k=16, studies="soft_tokens", correct=160),
+        bridge(tmp_path, k=16, studies="soft_tokens", seed=123, correct=120),
+    ]
+    (table,) = ablation_tables(as_runs(tmp_path, rows))
+    # pooled, K 8 beats K 16 on 60 items and loses none (p < 0.001), but seed 123 of K 8
+    # (75 %) is below seed 42 of K 16 (80 %)
+    assert cell_of(table, "p vs best", "", "16").text == "<0.001"
+    assert cell_of(table, "Seed spread", "", "16").text == "overlaps"
+    assert not cell_of(table, "Acc", "SST-2", "8").bold
+    assert any("overlap although McNemar" in note for note in table.notes)
 
 
 def test_ablation_block_with_a_missing_cell_is_never_bold(tmp_path):
@@ -369,7 +399,7 @@ def test_ablation_block_with_a_missing_cell_is_never_bold(tmp_path):
     ]
     (table,) = ablation_tables(as_runs(tmp_path, rows))
     assert not cell_of(table, "Acc", "SST-2", "8").bold
-    assert find(table, "", "32")[2:] == ["--"] * 5
+    assert find(table, "", "32")[2:] == ["--"] * 6
     assert any("k32/l16/seed42" in n for n in table.notes)
     assert any("no bold, a cell has missing runs" in n for n in table.notes)
 

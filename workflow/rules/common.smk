@@ -31,11 +31,14 @@ wildcard_constraints:
     method="|".join(grid.BASELINE_METHODS),
     mode="trained|random_weights",
     name="[a-z0-9_]+",
+    split="train|eval",
+    cache_key="[0-9a-f]+",
 
 
 # Where a bridge run's files live below results/<protocol>/<stage>/, and a baseline's.
 RUN_DIR = grid.RUN_DIR
 BASELINE_DIR = grid.BASELINE_DIR
+SENDER_CACHE_FILE = grid.SENDER_CACHE_FILE
 
 
 def _quoted_sets(settings):
@@ -64,8 +67,33 @@ def _latency(wildcards):
 
 
 def get_train_settings(wildcards):
-    """The run's config-file settings as --set arguments."""
-    return _quoted_sets(_run(wildcards).settings)
+    """The run's config-file settings as --set arguments, and the sender caches it reads
+    (`--sender-cache`, the same files as get_train_sender_caches) when the grid has
+    `sender_cache: true`; without them this stays what finished runs recorded, so turning the
+    cache on is what reruns them, nothing else."""
+    run = _run(wildcards)
+    caches = grid.training_cache_paths(GRID, wildcards.protocol, run)
+    flags = [f"--sender-cache {split}={path}" for split, path in caches.items()]
+    return " ".join([_quoted_sets(run.settings), *flags])
+
+
+def get_train_sender_caches(wildcards):
+    """The sender caches a bridge's training reads, as named inputs ({} without the cache)."""
+    paths = grid.training_cache_paths(GRID, wildcards.protocol, _run(wildcards))
+    return {f"sender_{split}": path for split, path in paths.items()}
+
+
+def _sender_cache(wildcards):
+    return _lookup(GRID.sender_caches, grid.SENDER_CACHE_WILDCARDS, "sender cache", wildcards)
+
+
+def get_sender_cache_args(wildcards):
+    """The run identity and settings that cache_sender_states frames the examples with."""
+    cache = _sender_cache(wildcards)
+    return (
+        f"--seed {cache.seed} --soft-tokens {cache.config.soft_tokens}"
+        f" --stage {cache.stage} {_quoted_sets(cache.settings)}"
+    )
 
 
 # What every job reads instead of the hub: the pair's models as prepare-models recorded them,

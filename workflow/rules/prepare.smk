@@ -40,3 +40,32 @@ rule prepare_dataset:
     shell:
         "python -m telepathy prepare-data --dataset {wildcards.dataset} {params.local}"
         " --snapshot {output.snapshot} > {log} 2>&1"
+
+
+# With `sender_cache: true` in the grid: the frozen sender's states of one split, once, for every
+# bridge that trains on them (seeds, K, architectures); only the real tokens, bf16 on a GPU.
+rule cache_sender_states:
+    input:
+        models=MODELS_MANIFEST,
+        data=DATA_SNAPSHOT,
+    output:
+        states=f"results/{{protocol}}/sender_states/{SENDER_CACHE_FILE}",
+    log:
+        f"logs/cache_sender_states/{{protocol}}/{SENDER_CACHE_FILE}.log",
+    benchmark:
+        f"benchmarks/cache_sender_states/{{protocol}}/{SENDER_CACHE_FILE}.tsv"
+    conda:
+        "../../envs/telepathy.yaml"
+    threads: 8
+    resources:
+        mem_mb=48000,  # the sender alone, and the states of one batch at a time
+        runtime=60,
+        gpu=1,
+        gpu_model="h100",
+    params:
+        args=get_sender_cache_args,
+    shell:
+        f"{OFFLINE} python -m telepathy cache-sender-states --protocol {{wildcards.protocol}}"
+        " --pair {wildcards.pair} --dataset {wildcards.dataset} --source-layer {wildcards.layer}"
+        " --split {wildcards.split} {params.args} --data {input.data} --models {input.models}"
+        " --threads {threads} --no-progress --output {output.states} > {log} 2>&1"

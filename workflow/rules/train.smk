@@ -4,6 +4,7 @@
 
 rule train_bridge:
     input:
+        unpack(get_train_sender_caches),
         models=MODELS_MANIFEST,
         data=DATA_SNAPSHOT,
     output:

@@ -46,13 +46,18 @@ class ExecutorSettings(ExecutorSettingsBase):
         Path(".snakemake/submitit"), "submitit's folder (pickles, job logs); on the shared FS"
     )
     array_parallelism: int = _setting(
-        16, "how many tasks of one job array may run at once (%N; per rule: array_parallelism)"
+        16,
+        "how many tasks of one job array may run at once (sbatch --array's throttle; per rule: "
+        "array_parallelism)",
     )
     signal_delay_s: int = _setting(
         120, "seconds before the time limit that jobs get USR2 to checkpoint and requeue"
     )
-    poll_interval: int = _setting(
-        30, "seconds between status rounds (one sacct call for all active jobs per round)"
+    poll_interval: Optional[int] = _setting(
+        None,
+        "seconds between status rounds (one sacct call for all active jobs per round; backs "
+        "off to 6x while nothing finishes, at most 180 s); default: Snakemake's "
+        "--seconds-between-status-checks",
     )
     missing_grace_s: int = _setting(
         300, "how long a job may be absent from sacct/squeue before it counts as lost"
@@ -76,6 +81,8 @@ class ExecutorSettings(ExecutorSettingsBase):
     def __post_init__(self) -> None:
         for name in ("array_parallelism", "signal_delay_s", "poll_interval"):
             value = getattr(self, name)
+            if value is None and name == "poll_interval":
+                continue
             if not isinstance(value, int) or value < 1:
                 raise ValueError(
                     f"--submitit-{name.replace('_', '-')} must be a positive integer, got {value!r}"

@@ -11,7 +11,7 @@ import contextlib
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from snakemake_executor_plugin_submitit.states import (
     SACCT_STATUS_FIELDS,
@@ -34,6 +34,15 @@ DEFAULT_MAX_ARRAY_SIZE = 1001  # SLURM's default MaxArraySize
 _DRIVER_ENV_DROP = ("SLURM_MEM_PER_CPU", "SLURM_MEM_PER_GPU", "SLURM_MEM_PER_NODE",
                     "SLURM_CPUS_PER_TASK", "SLURM_NTASKS", "SLURM_NPROCS", "SLURM_JOB_ID",
                     "SLURM_JOBID", "SLURM_CPU_BIND", "SLURM_GPUS_ON_NODE")  # fmt: skip
+
+
+def next_poll_delay(interval: int, current: int | None, finished: bool) -> int:
+    """Seconds to the next status round: `interval` again soon after something finished,
+    else 10 s more each round up to 6x the interval (and 180 s at most), so that a quiet queue
+    costs the controller less while a short poll interval stays short."""
+    if finished or current is None:
+        return interval
+    return min(current + 10, max(interval, min(180, 6 * interval)))
 
 
 def is_transient(error: Exception) -> bool:
@@ -61,6 +70,21 @@ def query_squeue(ids: list[str]) -> dict[str, JobState]:
     return parse_squeue_status(
         run_command(["squeue", "-h", "--states=all", "--jobs", ",".join(wanted), "-o", "%i|%T"])
     )
+
+
+def query_states_now(
+    ids: list[str], since: float, warn: Callable[[str], None]
+) -> dict[str, JobState]:
+    """sacct, then squeue for the ids sacct does not list yet: slurmdbd lags a few seconds
+    behind a job's start, the controller does not. Ids neither knows are left out."""
+    states = query_sacct(ids, since)
+    unseen = [i for i in ids if i not in states]
+    if unseen:
+        try:
+            states.update(query_squeue(unseen))
+        except RuntimeError as error:
+            warn(f"submitit: squeue failed ({error}); resubmitting {unseen}")
+    return states
 
 
 def read_max_array_size() -> int:

@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 
 from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
@@ -25,22 +25,23 @@ from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 from snakemake_executor_plugin_submitit import cluster
 from snakemake_executor_plugin_submitit.accounting import safe_name
 from snakemake_executor_plugin_submitit.here import ID_PREFIX, HostJobs
-from snakemake_executor_plugin_submitit.job_results import log_tail, read_result, result_error
+from snakemake_executor_plugin_submitit.job_results import (
+    host_failure,
+    log_tail,
+    read_result,
+    result_error,
+)
 from snakemake_executor_plugin_submitit.params import SiteDefaults
-from snakemake_executor_plugin_submitit.registry import Submission, SubmissionRegistry, job_key
-from snakemake_executor_plugin_submitit.states import JobState, Outcome, classify
+from snakemake_executor_plugin_submitit.registry import (
+    Submission,
+    SubmissionRegistry,
+    Tracked,
+    job_key,
+)
+from snakemake_executor_plugin_submitit.states import JobState, Outcome, classify, held_notice
 from snakemake_executor_plugin_submitit.submit import Submitter, job_wildcards
 
 _INFRASTRUCTURE = {"NODE_FAIL", "BOOT_FAIL"}  # not the job's fault: resubmitted by the plugin
-
-
-@dataclass
-class _Tracked:
-    submission: Submission
-    missing_since: float | None = None
-    waiting_since: float | None = None  # PREEMPTED / held: waiting for a requeue
-    completed_since: float | None = None  # one source says it ended, waiting for the other
-    infra_retries: int = 0  # resubmissions after NODE_FAIL / BOOT_FAIL
 
 
 class Executor(RemoteExecutor):
@@ -56,12 +57,16 @@ class Executor(RemoteExecutor):
         self.settings = settings
         self.registry = SubmissionRegistry(self.folder / "submissions.jsonl")
         self.submitter = Submitter(self.folder, self.run_id, self.site, self.registry, self.logger)
-        self.tracked: dict[str, _Tracked] = {}  # slurm id -> what we know
+        self.tracked: dict[str, Tracked] = {}  # slurm id -> what we know
         self.cancelled_by_us: set[str] = set()
         self.track_lock = threading.Lock()
         self.sacct_failures = 0
         self.previous_runs: dict[str, Submission] | None = None
-        self.next_seconds_between_status_checks = settings.poll_interval
+        # --submitit-poll-interval, else Snakemake's own --seconds-between-status-checks
+        self.poll_interval = settings.poll_interval or max(
+            1, int(self.workflow.remote_execution_settings.seconds_between_status_checks)
+        )
+        self.next_seconds_between_status_checks = self.poll_interval
         # jobs run on this host because they need the internet (offline_compute_nodes)
         self.here = HostJobs(self.folder, self.run_id)
 
@@ -130,7 +135,7 @@ class Executor(RemoteExecutor):
 
     def _track(self, job: JobExecutorInterface, record: Submission) -> None:
         with self.track_lock:
-            self.tracked[record.slurm_id] = _Tracked(record)
+            self.tracked[record.slurm_id] = Tracked(record)
         self.report_job_submission(
             SubmittedJobInfo(job, external_jobid=record.slurm_id, aux={"log": record.log})
         )
@@ -170,12 +175,7 @@ class Executor(RemoteExecutor):
         if code == 0:
             self.report_job_success(info)
         else:
-            self.report_job_error(
-                info,
-                msg=f"FAILED: {info.job.name} exited with code {code} on this host; log: {log}"
-                + log_tail(log),
-                aux_logs=[log],
-            )
+            self.report_job_error(info, msg=host_failure(info.job.name, code, log), aux_logs=[log])
         return True
 
     # ------------------------------------------------------------------------------ adopt
@@ -198,13 +198,7 @@ class Executor(RemoteExecutor):
         if not candidates:
             return list(jobs)
         ids = [s.slurm_id for s in candidates.values()]
-        states = cluster.query_sacct(ids, self.started_at)
-        unseen = [i for i in ids if i not in states]
-        if unseen:  # slurmdbd lags a few seconds behind a job's start; the controller does not
-            try:
-                states.update(cluster.query_squeue(unseen))
-            except RuntimeError as error:
-                self.logger.warning(f"submitit: squeue failed ({error}); resubmitting {unseen}")
+        states = cluster.query_states_now(ids, self.started_at, self.logger.warning)
         remaining = []
         for job, submission in candidates.items():
             state = states.get(submission.slurm_id)
@@ -247,12 +241,16 @@ class Executor(RemoteExecutor):
                 finished = True
             else:
                 yield info
-        # Back off while nothing changes; look again soon after something finished.
-        interval = self.settings.poll_interval
-        current = self.next_seconds_between_status_checks or interval
-        self.next_seconds_between_status_checks = (
-            interval if finished else min(current + 10, max(interval, 180))
+        self.next_seconds_between_status_checks = cluster.next_poll_delay(
+            self.poll_interval, self.next_seconds_between_status_checks, finished
         )
+
+    async def sleep(self) -> None:
+        """The pause between rounds, cut short when Snakemake shuts the executor down (the base
+        class sleeps it out: every run would end up to a whole pause after its last job)."""
+        deadline = time.monotonic() + self.next_seconds_between_status_checks
+        while self.wait and (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, 0.25))
 
     async def _query_states(self, ids: list[str]) -> dict[str, JobState] | None:
         """One sacct call per round (chunked); squeue when accounting is unavailable."""
@@ -282,7 +280,7 @@ class Executor(RemoteExecutor):
         with self.track_lock:
             tracked = self.tracked.get(slurm_id)
         if tracked is None:  # submitted before a restart of this object: should not happen
-            tracked = _Tracked(_unknown_submission(slurm_id, info))
+            tracked = Tracked(Submission.unknown(slurm_id, info.job.name, info.aux.get("log", "")))
         submission, now = tracked.submission, time.time()
         rule = submission.rule
         result = read_result(Path(submission.folder), slurm_id)
@@ -316,6 +314,7 @@ class Executor(RemoteExecutor):
         tracked.missing_since = None
         verdict = classify(state, rule, submission.log, slurm_id in self.cancelled_by_us)
         if verdict.outcome is Outcome.RUNNING:
+            self._tell_if_held(tracked, state)
             if state.state in {"PREEMPTED", "REQUEUE_HOLD", "SPECIAL_EXIT"}:
                 tracked.waiting_since = tracked.waiting_since or now
                 if now - tracked.waiting_since >= self.settings.preempted_grace_s:
@@ -343,7 +342,14 @@ class Executor(RemoteExecutor):
             return self._resubmit(info, tracked, verdict.message)
         return self._finish(info, slurm_id, verdict.message + log_tail(submission.log))
 
-    def _resubmit(self, info: SubmittedJobInfo, tracked: _Tracked, why: str) -> bool:
+    def _tell_if_held(self, tracked: Tracked, state: JobState) -> None:
+        """A held job waits forever: say so at once (once per hold), with how to release it."""
+        notice = held_notice(state, tracked.submission.rule)
+        if notice is not None and tracked.held_reason != state.reason:
+            self.logger.warning(f"submitit: {notice}")
+        tracked.held_reason = state.reason if notice is not None else None
+
+    def _resubmit(self, info: SubmittedJobInfo, tracked: Tracked, why: str) -> bool:
         """A node failed under the job: submit it again, same Snakemake job, new SLURM id."""
         old_id = tracked.submission.slurm_id
         try:
@@ -353,7 +359,7 @@ class Executor(RemoteExecutor):
         retry = tracked.infra_retries + 1
         with self.track_lock:
             self.tracked.pop(old_id, None)
-            self.tracked[record.slurm_id] = _Tracked(record, infra_retries=retry)
+            self.tracked[record.slurm_id] = Tracked(record, infra_retries=retry)
         info.external_jobid = record.slurm_id  # Snakemake keeps waiting on the same job info
         info.aux = {**(info.aux or {}), "log": record.log}
         self.logger.warning(
@@ -391,7 +397,3 @@ class Executor(RemoteExecutor):
             self.logger.info(f"submitit: cancelled {len(ids)} SLURM job(s): {' '.join(ids)}")
         except (OSError, subprocess.TimeoutExpired) as error:
             self.logger.error(f"submitit: scancel failed ({error}); cancel by hand: {ids}")
-
-
-def _unknown_submission(slurm_id: str, info: SubmittedJobInfo) -> Submission:
-    return Submission("", slurm_id, info.job.name, {}, info.aux.get("log", ""), "", 0.0, "")

@@ -3,6 +3,7 @@ message a failure is reported with (the job's own error and the tail of its log)
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,40 @@ def result_error(traceback: str, slurm_id: str, rule: str, log: str) -> str:
     return f"FAILED: slurm job {slurm_id}: {last[0].strip()}; log: {log}" + log_tail(log)
 
 
+# The first line of the job's own error as Snakemake or Python write it: "MissingOutputException
+# in rule ...", "RuleException:", "ValueError: ...", "Error in rule train_bridge:".
+_ERROR_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception)\b|Error in rule \S+:)")
+EXCERPT_LINES = 8
+
+
+def error_excerpt(lines: list[str], tail_start: int) -> list[str]:
+    """The lines of the job's first error (up to a blank line), when they sit above the tail
+    that the message shows anyway; [] otherwise."""
+    for i, line in enumerate(lines[:tail_start]):
+        if _ERROR_LINE.match(line):
+            excerpt = []
+            for follow in lines[i : min(i + EXCERPT_LINES, tail_start)]:
+                if not follow.strip():
+                    break
+                excerpt.append(follow)
+            return excerpt
+    return []
+
+
+def host_failure(name: str, code: int, log: str) -> str:
+    """The message for a job run on the submitting host whose command failed."""
+    return f"FAILED: {name} exited with code {code} on this host; log: {log}" + log_tail(log)
+
+
 def log_tail(log: str, lines: int = LOG_TAIL_LINES) -> str:
-    """The last lines of a job's log, headed, for an error message ('' if unreadable)."""
+    """The job's own error lines (where the log's end does not show them: submitit's traceback
+    buries Snakemake's MissingOutputException tens of lines up) and the log's last lines, each
+    headed, for an error message ('' if unreadable)."""
     try:
-        tail = Path(log).read_text(errors="replace").splitlines()[-lines:]
+        text = Path(log).read_text(errors="replace").splitlines()
     except OSError:
         return ""
-    return "\n--- last lines of the job log ---\n" + "\n".join(tail)
+    tail_start = max(0, len(text) - lines)
+    excerpt = error_excerpt(text, tail_start)
+    head = "\n--- the job's error ---\n" + "\n".join(excerpt) if excerpt else ""
+    return head + "\n--- last lines of the job log ---\n" + "\n".join(text[tail_start:])

@@ -31,6 +31,23 @@ class Submission:
     gpu_model: str | None = None
     partition: str | None = None
 
+    @classmethod
+    def unknown(cls, slurm_id: str, rule: str, log: str) -> Submission:
+        """Stands in for a job this driver has no record of (should not happen)."""
+        return cls("", slurm_id, rule, {}, log, "", 0.0, "")
+
+
+@dataclass
+class Tracked:
+    """What the driver knows of a submission it waits on, besides SLURM's state."""
+
+    submission: Submission
+    missing_since: float | None = None
+    waiting_since: float | None = None  # PREEMPTED / held: waiting for a requeue
+    completed_since: float | None = None  # one source says it ended, waiting for the other
+    infra_retries: int = 0  # resubmissions after NODE_FAIL / BOOT_FAIL
+    held_reason: str | None = None  # the hold the user was last told about
+
 
 def job_key(rule: str, wildcards: dict[str, str], outputs: list[str]) -> str:
     parts = [rule, *(f"{k}={v}" for k, v in sorted(wildcards.items())), *sorted(outputs)]

@@ -45,6 +45,22 @@ _WAITING = {
 _ARRAY = re.compile(r"^(?P<parent>\d+)_\[(?P<ranges>[^\]]+)\]$")
 
 
+# Pending for a reason no amount of waiting fixes: a person must release the job.
+HELD_REASONS = {"JobHeldAdmin", "JobHeldUser"}
+
+
+def held_notice(state: JobState, rule: str) -> str | None:
+    """What to tell the user at once about a job that is held, or None if it is not."""
+    if state.state != "PENDING" or state.reason not in HELD_REASONS:
+        return None
+    by = "an administrator" if state.reason == "JobHeldAdmin" else "its user"
+    return (
+        f"slurm job {state.job_id} (rule {rule}) is held by {by} ({state.reason}): it will not "
+        f"start until `scontrol release {state.job_id}`"
+        + (" (an admin's hold needs an admin)" if state.reason == "JobHeldAdmin" else "")
+    )
+
+
 def expand_job_id(job_id: str) -> list[str]:
     """`123_[0-2,5%4]` (pending array tasks, compressed) -> 123_0 123_1 123_2 123_5."""
     match = _ARRAY.match(job_id)

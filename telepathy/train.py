@@ -290,8 +290,10 @@ def run_training(
             }
             metrics_file.write(json.dumps(record) + "\n")
             metrics_file.flush()
-            bar.update(1)
-            bar.set_postfix({k: f"{at.final[k]:.3f}" for k in BAR_TERMS if k in at.final})
+            # no redraw of its own: a redraw per step would be a line per step in a log file
+            terms = {k: f"{at.final[k]:.3f}" for k in BAR_TERMS if k in at.final}
+            bar.set_postfix(terms, refresh=False)
+            bar.update(1)  # draws when the interval is up
             if on_step is not None:
                 on_step(at.step)
             if flag["signum"] or schedule.checkpoint_due(at.step):

@@ -196,3 +196,15 @@ def test_a_non_finite_loss_stops_training_with_a_clear_error(tiny_pair, tmp_path
     monkeypatch.setattr(losses_module, "answer_lm_loss", lambda *a: real(*a) * float("nan"))
     with pytest.raises(FloatingPointError, match="training loss became nan at step 1"):
         run(tiny_pair, cfg, framing, train, tmp_path / "nan")
+
+
+def test_a_training_log_file_gets_a_line_per_interval_not_one_per_step(tiny_pair, tmp_path, capsys):
+    """The bar's loss terms change every step; they must not force a redraw (a line in a log)."""
+    cfg, framing, train = prepare_run(tiny_pair, steps=12)
+    train_bridge(
+        cfg, tiny_pair, framing, train, [],
+        checkpoint_path=tmp_path / "s.ckpt", metrics_path=tmp_path / "s.jsonl", progress=True,
+    )  # fmt: skip
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("train")]
+    assert 1 <= len(lines) <= 3, lines  # the start and the end: 12 steps take under 30 s
+    assert "12/12" in lines[-1] and "loss=" in lines[-1]

@@ -1,6 +1,7 @@
 """Stage `accounting` (workflow/rules/accounting.smk): for the people who pay for GPU time,
 `plan` (what a workflow will ask for, from a dry run) and `gpu-usage` (what it really used,
-from sacct, requeued segments included). The logic is the executor plugin's."""
+from sacct, requeued segments included), whose logic is the executor plugin's; and
+`job-overhead` (what each rule's jobs spent besides their work, from a run's Snakemake log)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,41 @@ def run_gpu_usage(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_job_overhead(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--log",
+        type=Path,
+        help="a Snakemake log (default: the newest in .snakemake/log of --workdir that records "
+        "finished jobs)",
+    )
+    p.add_argument("--workdir", type=Path, default=Path("."), help="the workflow's directory")
+    p.add_argument("--json", type=Path, help="also write one row per job as JSON here")
+
+
+def run_job_overhead(args: argparse.Namespace) -> int:
+    from telepathy.report.job_overhead import (
+        format_overhead,
+        job_costs,
+        latest_run_log,
+        overhead_by_rule,
+        parse_snakemake_log,
+    )
+    from telepathy.results.atomic import atomic_write_json
+
+    if args.log:
+        log, jobs = args.log, parse_snakemake_log(args.log.read_text(errors="replace"))
+        if not jobs:
+            raise ValueError(f"{log} records no finished job; give the log of a run that ran jobs")
+    else:
+        log, jobs = latest_run_log(args.workdir)
+    costs = job_costs(jobs, args.workdir)
+    print(format_overhead(overhead_by_rule(costs), costs, str(log)))
+    if args.json:
+        rows = costs.astype(object).where(costs.notna(), None).to_dict(orient="records")
+        atomic_write_json(args.json, {"log": str(log), "jobs": rows})
+    return 0
+
+
 COMMANDS = (
     Command(
         "plan",
@@ -100,5 +136,11 @@ COMMANDS = (
         "GPU-hours used per rule and dataset from sacct, requeues included",
         add_gpu_usage,
         run_gpu_usage,
+    ),
+    Command(
+        "job-overhead",
+        "per rule, job wall time split into work, loading and start-up, from a Snakemake log",
+        add_job_overhead,
+        run_job_overhead,
     ),
 )

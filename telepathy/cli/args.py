@@ -76,15 +76,16 @@ def add_runtime(p: argparse.ArgumentParser) -> None:
 
 
 def add_sender_cache(p: argparse.ArgumentParser, splits: str) -> None:
-    """--sender-cache SPLIT=PATH: the sender's states read from `telepathy cache-sender-states`
-    files instead of the sender, which the job then never loads."""
+    """--sender-cache [SPLIT=]PATH ...: the sender's states read from `telepathy
+    cache-sender-states` files instead of the sender, which the job then never loads."""
     p.add_argument(
         "--sender-cache",
-        action="append",
+        action="extend",
+        nargs="*",
         default=[],
-        metavar="SPLIT=PATH",
-        help=f"the sender's states of a split from `telepathy cache-sender-states` ({splits}); "
-        "with it the sender is not loaded",
+        metavar="[SPLIT=]PATH",
+        help=f"the sender's states of a split from `telepathy cache-sender-states` ({splits}; "
+        "without SPLIT= the file's own record names it); with it the sender is not loaded",
     )
 
 
@@ -107,14 +108,21 @@ def parse_overrides(items: Sequence[str]) -> dict[str, str]:
 
 
 def sender_caches(args: argparse.Namespace, allowed: Sequence[str]) -> dict[str, Path] | None:
-    """--sender-cache SPLIT=PATH arguments by split, or None when none were given."""
+    """--sender-cache [SPLIT=]PATH arguments by split, or None when none were given. A bare
+    PATH's split is the one its cache file records (the workflow passes its input files so)."""
     caches: dict[str, Path] = {}
     for item in args.sender_cache:
         split, sep, path = item.partition("=")
-        if not sep or split not in allowed or split in caches:
+        if not sep:
+            from telepathy.results.sender_cache import open_sender_cache
+
+            path = item
+            split = str(open_sender_cache(Path(item), {}).key.get("split"))
+        if split not in allowed or split in caches:
             raise ValueError(
-                f"--sender-cache expects SPLIT=PATH once per split, SPLIT one of "
+                f"--sender-cache expects [SPLIT=]PATH once per split, SPLIT one of "
                 f"{', '.join(allowed)}; got {item!r}"
+                + ("" if sep else f" (a cache of the {split!r} split)")
             )
         caches[split] = Path(path)
     return caches or None

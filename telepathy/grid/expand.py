@@ -176,29 +176,33 @@ class _Expander:
             run = dataclasses.replace(earlier, studies=studies)
         self.grid.runs[run.key] = run
         if self.grid.sender_cache:
-            self._training_caches(run)
+            self._sender_caches(run)
 
-    def _training_caches(self, run: BridgeRun) -> None:
-        """The sender caches `run`'s training reads: its train split, and the eval list its
-        quick evals score (framed as in training), each shared with every run that needs it."""
+    def _sender_caches(self, run: BridgeRun) -> None:
+        """The sender caches `run` reads, each shared with every run that needs it: in training
+        its train split and the eval list its quick evals score (framed as in training); in
+        evaluation the eval list framed for evaluation (the same file where both framings
+        agree)."""
         cfg = run.config
         splits = ("train", "eval") if cfg.eval_every > 0 else ("train",)
-        reads = {}
-        for split in splits:
-            cache = SenderCacheRun(
-                pair=run.pair,
-                dataset=run.dataset,
-                source_layer=run.source_layer,
-                split=split,
-                stage="train",
-                digest=cache_digest(cfg, split, "train"),
-                seed=run.seed,
-                settings=run.settings,
-                config=cfg,
-            )
-            self.grid.sender_caches.setdefault(cache.key, cache)
-            reads[split] = cache.key
-        self.grid.training_caches[run.key] = reads
+        self.grid.training_caches[run.key] = {
+            split: self._cache(run, split, "train") for split in splits
+        }
+        self.grid.evaluation_caches[run.key] = self._cache(run, "eval", "eval")
+
+    def _cache(self, run: BridgeRun, split: str, stage: str) -> tuple[str, ...]:
+        cache = SenderCacheRun(
+            pair=run.pair,
+            dataset=run.dataset,
+            source_layer=run.source_layer,
+            split=split,
+            stage=stage,
+            digest=cache_digest(run.config, split, stage),
+            seed=run.seed,
+            settings=run.settings,
+            config=run.config,
+        )
+        return self.grid.sender_caches.setdefault(cache.key, cache).key
 
     def baselines(
         self, method: str, entry: Mapping[str, Any], main_entries: Mapping[str, Mapping]

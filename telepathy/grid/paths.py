@@ -61,6 +61,12 @@ def training_cache_paths(grid: Grid, protocol: str, run: BridgeRun) -> dict[str,
     return {split: sender_cache_path(protocol, grid.sender_caches[k]) for split, k in reads.items()}
 
 
+def evaluation_cache_paths(grid: Grid, protocol: str, run: BridgeRun) -> dict[str, str]:
+    """The sender cache `run`'s evaluation reads, as {"eval": path} ({} without the cache)."""
+    key = grid.evaluation_caches.get(run.key)
+    return {} if key is None else {"eval": sender_cache_path(protocol, grid.sender_caches[key])}
+
+
 def inspect_path(protocol: str, run: BridgeRun) -> str:
     return f"results/{protocol}/inspect/{run_dir(run)}/soft_tokens.npz"
 

@@ -114,3 +114,5 @@ class Grid:
     sender_caches: dict[tuple[str, ...], SenderCacheRun] = field(default_factory=dict)
     # which caches each bridge run's training reads, by split: run key -> split -> cache key
     training_caches: dict[tuple[str, ...], dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    # and the one its evaluation reads (the eval list framed for evaluation): run key -> cache
+    evaluation_caches: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)

@@ -215,7 +215,11 @@ def load_lm(
     hub for repo ids even with local_files_only=True).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
+    # transformers' weight-loading bar redraws with carriage returns: in a job's log file it
+    # is one long line per model; the load time is logged and recorded instead
+    transformers_logging.disable_progress_bar()
     cache_root = cache_root or default_cache_root()
     dtype = lm_dtype(device)
     started = time.perf_counter()

@@ -92,7 +92,13 @@ def eval_record(
             "parser": PARSER_DESCRIPTION,
         },
         metrics={**report.metrics, "eval_s": report.eval_s},
-        timings={"wall_s": wall_s, "load_s": load_s, "eval_s": report.eval_s},
+        timings={
+            "wall_s": wall_s,
+            "load_s": load_s,
+            "eval_s": report.eval_s,
+            "sender_load_s": run.inputs.pair.sender.load_seconds,  # ~0 with a sender cache
+            "receiver_load_s": run.inputs.pair.receiver.load_seconds,
+        },
         started_at=started_at,
         ended_at=utc_now(),
         data=data_provenance(cfg.dataset, run.inputs.data),

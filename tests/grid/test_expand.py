@@ -182,7 +182,7 @@ def test_the_sender_cache_is_one_file_per_dataset_layer_and_split_shared_by_ever
     config = _config()
     config["grids"]["dec2025"]["sender_cache"] = True
     grid = expand_grid(config)
-    from telepathy.grid import training_cache_paths
+    from telepathy.grid import evaluation_cache_paths, training_cache_paths
 
     sst2 = [r for r in grid.runs.values() if r.dataset == "sst2"]
     reads = {r.key: training_cache_paths(grid, "dec2025", r) for r in sst2}
@@ -194,9 +194,19 @@ def test_the_sender_cache_is_one_file_per_dataset_layer_and_split_shared_by_ever
     assert len(train_files) == len(layers)  # one train cache per source layer, K/arch/seed aside
     for path in train_files:
         assert path.startswith("results/dec2025/sender_states/paper/sst2/l")
-    # the quick evals read the eval list's states, framed as in training
+    # the quick evals read the eval list's states, framed as in training; the evaluation reads
+    # them framed for evaluation: the same file where both framings agree
     for run in sst2:
         assert set(reads[run.key]) == ({"train", "eval"} if run.config.eval_every else {"train"})
+        evaluation = evaluation_cache_paths(grid, "dec2025", run)
+        assert set(evaluation) == {"eval"}
+        assert evaluation["eval"].startswith(
+            f"results/dec2025/sender_states/paper/sst2/l{run.source_layer}/eval-"
+        )
+        if run.config.eval_every and run.config.char_limit("train") == run.config.char_limit(
+            "eval"
+        ):
+            assert evaluation["eval"] == reads[run.key]["eval"]
     without_quick_evals = _config(settings={"eval_every": 0})
     without_quick_evals["grids"]["dec2025"]["sender_cache"] = True
     grid = expand_grid(without_quick_evals)
@@ -207,3 +217,4 @@ def test_the_sender_cache_is_one_file_per_dataset_layer_and_split_shared_by_ever
 def test_without_the_setting_there_is_no_sender_cache():
     grid = expand_grid(_config())
     assert not grid.sender_cache and grid.sender_caches == {} and grid.training_caches == {}
+    assert grid.evaluation_caches == {}

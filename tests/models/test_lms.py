@@ -159,3 +159,21 @@ def test_checkpoint_from_another_pair_is_refused(tiny_pair, tmp_path):
         CheckpointError, match="trained for pair name 'small', this run uses 'tiny'"
     ):
         check_matches(state, tmp_path / "b.pt", pair=tiny_pair.identity(), cfg=None)
+
+
+@pytest.mark.slow
+def test_loading_a_model_draws_no_progress_bar_into_the_log(small_cache):
+    """transformers' loading bar is carriage-return redraws: one long line in a job's log."""
+    code = (
+        "import sys, pathlib, torch\n"
+        "from telepathy.experiment.pairs import get_pair\n"
+        "from telepathy.models.lms import load_lm\n"
+        "cache = pathlib.Path(sys.argv[1])\n"
+        "load_lm(get_pair('small').receiver, device=torch.device('cpu'), cache_root=cache)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(small_cache)],
+        check=False, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "\r" not in proc.stderr and "Loading weights" not in proc.stderr, proc.stderr[-500:]

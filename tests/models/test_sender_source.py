@@ -59,9 +59,17 @@ def test_training_and_eval_from_the_cache_equal_the_live_sender_s(tmp_path, mode
     assert records[0]["parameters"] == records[1]["parameters"]
     _run("eval", "--bridge", str(live / "bridge.pt"), "--result", str(live / "eval.json"),
          "--no-progress", cache_dir=model_cache)  # fmt: skip
-    _run("eval", "--bridge", str(cached / "bridge.pt"), "--result", str(cached / "eval.json"),
-         "--sender-cache", f"eval={c}/eval-eval.safetensors", "--no-progress",
-         cache_dir=model_cache)  # fmt: skip
+    _run(
+        "eval",
+        "--bridge",
+        str(cached / "bridge.pt"),
+        "--result",
+        str(cached / "eval.json"),
+        "--sender-cache",
+        f"{c}/eval-eval.safetensors",
+        "--no-progress",
+        cache_dir=model_cache,
+    )  # fmt: skip  (a bare path, as the workflow passes it)
     evals = [json.loads((f / "eval.json").read_text()) for f in (live, cached)]
     assert [s["prediction"] for s in evals[0]["samples"]] == [
         s["prediction"] for s in evals[1]["samples"]
@@ -69,14 +77,20 @@ def test_training_and_eval_from_the_cache_equal_the_live_sender_s(tmp_path, mode
     assert evals[0]["metrics"]["accuracy"] == evals[1]["metrics"]["accuracy"]
 
 
-def test_a_job_never_loads_the_sender_when_its_states_are_cached(tmp_path, model_cache, caplog):
-    cfg = tiny_config(eval_first_n=8)
+def _eval_cache(path: Path, model_cache: Path, n: int):
+    """The tiny pair's eval-split cache of the first `n` items at `path`, and what made it."""
+    cfg = tiny_config(eval_first_n=n)
     pair = load_pair("tiny", torch.device("cpu"), model_cache)
     spec = get_dataset(cfg.dataset)
-    examples = load_examples(spec, "eval", task_seed=cfg.task_seed)[:8]
+    examples = load_examples(spec, "eval", task_seed=cfg.task_seed)[:n]
     framing = Framing(cfg, spec, pair.sender.tokenizer, pair.receiver.tokenizer, stage="eval")
-    path = tmp_path / "eval.safetensors"
     build_sender_cache(path, pair.sender, framing, examples, split="eval", batch_size=3)
+    return cfg, pair, framing, examples
+
+
+def test_a_job_never_loads_the_sender_when_its_states_are_cached(tmp_path, model_cache, caplog):
+    path = tmp_path / "eval.safetensors"
+    cfg, pair, framing, examples = _eval_cache(path, model_cache, 8)
     cached = open_cached_sender(
         {"eval": path}, cfg, {"eval": examples}, stage="eval", device=torch.device("cpu")
     )
@@ -96,3 +110,22 @@ def test_a_job_never_loads_the_sender_when_its_states_are_cached(tmp_path, model
             {"eval": path}, other, {"eval": examples}, stage="eval", device=torch.device("cpu")
         )
     assert cache_digest(cfg, "eval", "eval") != cache_digest(other, "eval", "eval")
+
+
+def test_a_bare_cache_path_names_its_split_from_the_file(tmp_path, model_cache):
+    """The workflow passes its input files as they are (`--sender-cache FILE`, nothing when the
+    grid has no cache); the split comes from the file's own record."""
+    import argparse
+
+    from telepathy.cli.args import add_sender_cache, sender_caches
+
+    path = tmp_path / "states.safetensors"
+    _eval_cache(path, model_cache, 4)
+    parser = argparse.ArgumentParser()
+    add_sender_cache(parser, "eval")
+    assert sender_caches(parser.parse_args(["--sender-cache", str(path)]), ("eval",)) == {
+        "eval": path
+    }
+    assert sender_caches(parser.parse_args(["--sender-cache"]), ("eval",)) is None
+    with pytest.raises(ValueError, match="a cache of the 'eval' split"):
+        sender_caches(parser.parse_args(["--sender-cache", str(path)]), ("train",))

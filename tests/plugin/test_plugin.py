@@ -36,10 +36,21 @@ def test_snakemake_finds_the_plugin_and_its_settings_validate(tmp_path):
     plugin = ExecutorPluginRegistry().get_plugin("submitit")
     settings = plugin.settings_cls(gpu_partition="gpu", poll_interval=5)
     assert settings.gpu_request_style == "gres" and settings.node_fail_retries == 2
+    # no --submitit-poll-interval: Snakemake's --seconds-between-status-checks paces the rounds
+    assert plugin.settings_cls().poll_interval is None
     with pytest.raises(ValueError, match="--submitit-poll-interval must be a positive integer"):
         plugin.settings_cls(poll_interval=0)
     assert plugin.common_settings.non_local_exec
     assert not plugin.common_settings.pass_envvar_declarations_to_cmd
+
+
+def test_snakemake_help_shows_the_plugin_settings():
+    """argparse %-formats every help text: a stray % in a setting's help broke `--help`."""
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--help"], capture_output=True,
+                          text=True, check=False, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert "--submitit-poll-interval" in proc.stdout
+    assert "--submitit-array-parallelism" in proc.stdout
 
 
 def test_a_dry_run_with_the_executor_needs_no_cluster(tmp_path):

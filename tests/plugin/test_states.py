@@ -99,3 +99,19 @@ def test_states_are_classified_with_what_to_do_and_nothing_unknown_is_success(
 def test_a_job_we_cancelled_is_reported_as_such():
     verdict = classify(JobState("1", "CANCELLED", "0:15"), "r", "log", we_cancelled=True)
     assert "cancelled by this workflow" in verdict.message
+
+
+def test_a_held_job_is_named_with_its_reason_and_how_to_release_it():
+    from snakemake_executor_plugin_submitit.states import held_notice
+
+    held = JobState("123_4", "PENDING", reason="JobHeldAdmin")
+    notice = held_notice(held, "train_bridge")
+    assert "slurm job 123_4 (rule train_bridge) is held by an administrator (JobHeldAdmin)" in (
+        notice or ""
+    )
+    assert "scontrol release 123_4" in notice
+    assert "held by its user" in (
+        held_notice(JobState("9", "PENDING", reason="JobHeldUser"), "r") or ""
+    )
+    assert held_notice(JobState("9", "PENDING", reason="Resources"), "r") is None
+    assert held_notice(JobState("9", "RUNNING", reason="JobHeldAdmin"), "r") is None

@@ -324,8 +324,8 @@ def test_the_tiny_workflow_runs_from_snapshots_with_the_network_blocked(tmp_path
 @pytest.mark.slow
 def test_the_sender_cache_gives_the_accuracies_of_the_live_sender(tmp_path, model_cache):
     """The tiny grid twice (two seeds, up to the merged table), with `sender_cache: true` and
-    without: one cache job serves both seeds' training, no training job loads the sender, and
-    every result is the same."""
+    without: one cache job serves both seeds' training and one their evaluations, no training
+    or evaluation job loads the sender, and every result is the same."""
     tables = {}
     for cached in (False, True):
         workdir = tmp_path / ("cached" if cached else "live")
@@ -336,11 +336,14 @@ def test_the_sender_cache_gives_the_accuracies_of_the_live_sender(tmp_path, mode
         base = ("--configfile", str(workdir / "config.yaml"), "--profile", str(PROFILE))
         run = snakemake(*base, "results/corrected/runs.csv", cwd=workdir)
         assert run.returncode == 0, run.stderr[-4000:]
-        assert run.stderr.count("rule cache_sender_states:") == (1 if cached else 0)
+        # the train split, and the eval list that every evaluation reads
+        assert run.stderr.count("rule cache_sender_states:") == (2 if cached else 0)
         results = workdir / "results" / "corrected"
         tables[cached] = pd.read_csv(results / "runs.csv").set_index("run_id")
-        for train in results.glob("train/**/train.json"):
-            loaded = json.loads(train.read_text())["timings"]["sender_load_s"]
-            assert (loaded < 0.5) if cached else (loaded > 0), (train, loaded)
+        records = [*results.glob("train/**/train.json"), *results.glob("eval/**/eval.json")]
+        assert len(records) == 4
+        for record in records:
+            loaded = json.loads(record.read_text())["timings"]["sender_load_s"]
+            assert (loaded < 0.5) if cached else (loaded > 0), (record, loaded)
     columns = ["accuracy", "n_correct", "final_loss"]
     pd.testing.assert_frame_equal(tables[True][columns], tables[False][columns])

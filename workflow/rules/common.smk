@@ -83,6 +83,13 @@ def get_train_sender_caches(wildcards):
     return {f"sender_{split}": path for split, path in paths.items()}
 
 
+def get_eval_sender_caches(wildcards):
+    """The sender cache a bridge's evaluation reads ([] without the cache); the command reads
+    which split it holds from the file."""
+    paths = grid.evaluation_cache_paths(GRID, wildcards.protocol, _run(wildcards))
+    return list(paths.values())
+
+
 def _sender_cache(wildcards):
     return _lookup(GRID.sender_caches, grid.SENDER_CACHE_WILDCARDS, "sender cache", wildcards)
 

@@ -1,8 +1,19 @@
 # Greedy generation on the recorded eval list of each trained bridge.
 
+# With the grid's sender cache the command reads it. Without, the command stays the text that
+# finished evaluations recorded: Snakemake reruns a job whose command text changed.
+EVALUATE_COMMAND = (
+    f"{OFFLINE} python -m telepathy eval --bridge {{input.bridge}} --pair {{wildcards.pair}}"
+    + (" --sender-cache {input.sender_states}" if GRID.sender_cache else "")
+    + " --data {input.data} --models {input.models} --threads {threads}"
+    " --result {output.result} > {log} 2>&1"
+)
+
 
 rule evaluate_bridge:
     input:
+        # the sender cache the grid's evaluation reads (none without `sender_cache: true`)
+        sender_states=get_eval_sender_caches,
         bridge=f"results/{{protocol}}/train/{RUN_DIR}/bridge.pt",
         models=MODELS_MANIFEST,
         data=DATA_SNAPSHOT,
@@ -21,6 +32,4 @@ rule evaluate_bridge:
         gpu=1,
         gpu_model="h100",
     shell:
-        f"{OFFLINE} python -m telepathy eval --bridge {{input.bridge}} --pair {{wildcards.pair}}"
-        " --data {input.data} --models {input.models} --threads {threads}"
-        " --result {output.result} > {log} 2>&1"
+        EVALUATE_COMMAND

@@ -1,0 +1,55 @@
+"""Failure messages name the job's own error, not only the end of submitit's traceback."""
+
+from __future__ import annotations
+
+from snakemake_executor_plugin_submitit.job_results import log_tail, result_error
+
+# A job whose command exited 0 without its output: Snakemake's error, then ~30 lines of
+# submitit's traceback (the shape seen on the test cluster).
+SNAKEMAKE_PART = """\
+Building DAG of jobs...
+[Sun Dec  6 10:00:00 2026]
+localrule make_output:
+    output: out.txt
+    jobid: 0
+Waiting at most 5 seconds for missing files:
+out.txt (missing locally, parent dir contents: )
+MissingOutputException in rule make_output in file /work/Snakefile, line 3:
+Job 0  completed successfully, but some output files are missing. Missing files after 5 seconds:
+out.txt (missing locally, parent dir contents: )
+
+Shutting down, this might take some time.
+Exiting because a job execution failed. Look below for error messages"""
+TRACEBACK = "\n".join(
+    ["submitit ERROR (2026-12-06 10:00:06,000) - Submitted job triggered an exception",
+     "Traceback (most recent call last):"]
+    + [f'  File "/venv/lib/python3.11/site-packages/submitit/x{i}.py", line {i}, in f{i}'
+       for i in range(14)]
+    + [f"    frame_{i}()" for i in range(14)]
+    + ["subprocess.CalledProcessError: Command '['snakemake', ...]' returned non-zero exit "
+       "status 1."]
+)  # fmt: skip
+
+
+def test_an_error_far_above_the_tail_is_quoted_before_it(tmp_path):
+    log = tmp_path / "job.log"
+    log.write_text(SNAKEMAKE_PART + "\n" + TRACEBACK + "\n")
+    message = result_error(TRACEBACK, "123", "make_output", str(log))
+    assert message.startswith("FAILED: slurm job 123: subprocess.CalledProcessError")
+    error = message.split("--- the job's error ---\n")[1].split("\n--- last lines")[0]
+    assert error.splitlines()[0].startswith("MissingOutputException in rule make_output")
+    assert "completed successfully, but some output files are missing" in error
+    assert "Shutting down" not in error  # the excerpt ends at the blank line
+    assert message.index("MissingOutputException") < message.index("--- last lines")
+
+
+def test_an_error_inside_the_tail_is_not_repeated(tmp_path):
+    log = tmp_path / "job.log"
+    log.write_text("loading\nValueError: --set steps expects an integer, got 'x'\n")
+    text = log_tail(str(log))
+    assert "--- the job's error ---" not in text
+    assert text.count("ValueError: --set steps") == 1
+
+
+def test_an_unreadable_log_adds_nothing(tmp_path):
+    assert log_tail(str(tmp_path / "missing.log")) == ""

@@ -53,6 +53,12 @@ class ExecutorSettings(ExecutorSettingsBase):
     signal_delay_s: int = _setting(
         120, "seconds before the time limit that jobs get USR2 to checkpoint and requeue"
     )
+    default_runtime: int = _setting(
+        60,
+        "minutes asked for a rule that sets no `runtime` resource (a warning names the rule; "
+        "submitit alone would ask for 5)",
+        env=True,
+    )
     poll_interval: Optional[int] = _setting(
         None,
         "seconds between status rounds (one sacct call for all active jobs per round; backs "
@@ -68,6 +74,11 @@ class ExecutorSettings(ExecutorSettingsBase):
     node_fail_retries: int = _setting(
         2, "resubmissions of a job whose node failed under it (NODE_FAIL, BOOT_FAIL)"
     )
+    escalation_factor: float = _setting(
+        2.0,
+        "a job that ends TIMEOUT (and cannot checkpoint) or OUT_OF_MEMORY is submitted once "
+        "more with runtime or memory times this, up to the partition's limit; 1 turns it off",
+    )
     no_adopt: bool = _setting(
         False, "never adopt still-running jobs submitted by an earlier, killed Snakemake process"
     )
@@ -79,7 +90,12 @@ class ExecutorSettings(ExecutorSettingsBase):
     )
 
     def __post_init__(self) -> None:
-        for name in ("array_parallelism", "signal_delay_s", "poll_interval"):
+        if not isinstance(self.escalation_factor, (int, float)) or self.escalation_factor < 1:
+            raise ValueError(
+                f"--submitit-escalation-factor must be a number >= 1 (1: never escalate), "
+                f"got {self.escalation_factor!r}"
+            )
+        for name in ("array_parallelism", "signal_delay_s", "default_runtime", "poll_interval"):
             value = getattr(self, name)
             if value is None and name == "poll_interval":
                 continue

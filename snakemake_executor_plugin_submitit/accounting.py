@@ -153,6 +153,8 @@ def _job_totals(
             job["requested_gpu_hours"] = job.get("requested_gpu_hours", 0.0) + (
                 submitted.get("time_min", 0) / 60 * submitted.get("gpus", 0)
             )
+            if submitted.get("escalation"):  # the plugin's retry with a larger request
+                job["escalation"] = f"{submitted['escalation']} after {submitted['escalated_from']}"
         job["states"].append(seg.state)
         job["gpu_model"] = job["gpu_model"] or seg.gpu_model
     for job in jobs.values():
@@ -164,14 +166,16 @@ def _job_totals(
 def _group(jobs: dict[str, dict[str, Any]], key: str) -> list[dict[str, Any]]:
     """The jobs summed per rule (`key` "rule") or per dataset wildcard (`key` "dataset")."""
     totals: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {"jobs": 0, "segments": 0, "restarts": 0, "elapsed_hours": 0.0, "gpu_hours": 0.0}
-    )
+        lambda: {"jobs": 0, "segments": 0, "restarts": 0, "escalated": 0, "elapsed_hours": 0.0,
+                 "gpu_hours": 0.0}
+    )  # fmt: skip
     for job in jobs.values():
         name = job["rule"] if key == "rule" else job["wildcards"].get("dataset", "-")
         row = totals[name]
         row["jobs"] += 1
         row["segments"] += job["segments"]
         row["restarts"] += job["restarts"]
+        row["escalated"] += 1 if job.get("escalation") else 0
         row["elapsed_hours"] += job["elapsed_s"] / 3600
         row["gpu_hours"] += job["gpu_hours"]
         if "requested_gpu_hours" in job:
@@ -214,16 +218,22 @@ def format_usage(usage: dict[str, Any]) -> str:
         extra = [c for c in ("planned_gpu_hours", "requested_gpu_hours") if rows and c in rows[0]]
         heads = {"planned_gpu_hours": "GPU-h planned", "requested_gpu_hours": "GPU-h asked"}
         lines.append(
-            f"{key:<22}{'jobs':>6}{'segments':>10}{'restarts':>10}"
+            f"{key:<22}{'jobs':>6}{'segments':>10}{'restarts':>10}{'escalated':>11}"
             + "".join(f"{heads[c]:>15}" for c in extra)
             + f"{'GPU-h used':>12}"
         )
         for row in rows:
             lines.append(
                 f"{row[key]:<22}{row['jobs']:>6}{row['segments']:>10}{row['restarts']:>10}"
+                f"{row.get('escalated', 0):>11}"
                 + "".join(f"{row.get(c, 0.0):>15.3f}" for c in extra)
                 + f"{row['gpu_hours']:>12.3f}"
             )
+        lines.append("")
+    escalated = [job for job in usage["jobs"] if job.get("escalation")]
+    for job in escalated:  # each retry the plugin made with a larger request, and why
+        lines.append(f"escalated: {job['rule']} job {job['job_id']}: {job['escalation']}")
+    if escalated:
         lines.append("")
     if usage.get("planned_gpu_hours") is not None:
         lines.append(f"total GPU-hours planned: {usage['planned_gpu_hours']:.3f}")

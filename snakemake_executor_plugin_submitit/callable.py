@@ -45,6 +45,7 @@ class SnakemakeJobCommand:
         state = dict(self.__dict__)
         state["_process"] = None  # a live process handle is neither picklable nor meaningful
         state.pop("_terminated", None)
+        state.pop("_stopped_at_signal", None)
         return state
 
     def __call__(self) -> dict[str, Any]:
@@ -82,6 +83,11 @@ class SnakemakeJobCommand:
             time.sleep(0.5)
         if self._terminated:
             _await_sigkill()
+        if returncode != 0 and getattr(self, "_stopped_at_signal", False):
+            raise JobCommandFailed(  # job_results.result_error reads this as a TIMEOUT
+                f"Snakemake job command stopped at SLURM's pre-timeout signal after "
+                f"{time.time() - started:.0f} s (SLURM restart {restarts})"
+            )
         if returncode != 0:
             raise JobCommandFailed(
                 f"Snakemake job command exited with code {returncode} after "
@@ -97,6 +103,7 @@ class SnakemakeJobCommand:
         """Called by submitit on USR2: stop the command (after it checkpoints), requeue a copy."""
         from submitit.helpers import DelayedSubmission
 
+        self._stopped_at_signal = True
         self._stop()
         return DelayedSubmission(
             SnakemakeJobCommand(self.command, self.env, self.workdir, self.stop_grace_s)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from snakemake_executor_plugin_submitit.states import (
     SACCT_STATUS_FIELDS,
     JobState,
+    expand_job_id,
     parse_sacct_status,
     parse_squeue_status,
 )
@@ -72,6 +73,19 @@ def query_squeue(ids: list[str]) -> dict[str, JobState]:
     )
 
 
+def jobs_by_comment() -> dict[str, set[str]]:
+    """This user's jobs, queued, running or just ended, by their comment: {comment: {slurm job
+    id (array tasks as 123_4), ...}}. One squeue call. (Not filtered by job name: `--name`
+    splits at commas, and our names hold them, `rule-k=v,k=v`.)"""
+    out = run_command(["squeue", "-h", "--me", "--states=all", "-o", "%i|%k"])
+    found: dict[str, set[str]] = {}
+    for line in out.splitlines():
+        job_id, sep, comment = line.strip().partition("|")
+        if sep and comment:
+            found.setdefault(comment, set()).update(expand_job_id(job_id))
+    return found
+
+
 def query_states_now(
     ids: list[str], since: float, warn: Callable[[str], None]
 ) -> dict[str, JobState]:
@@ -106,6 +120,15 @@ def read_max_array_size() -> int:
             except ValueError:
                 break
     return DEFAULT_MAX_ARRAY_SIZE
+
+
+def partition_sinfo(partition: str | None) -> str:
+    """`%l|%m` (time limit, node memory in MiB) per node configuration of the partition, or
+    of the cluster's default partition when None (escalation.parse_limits reads it)."""
+    if partition:
+        return run_command(["sinfo", "-h", "-p", partition, "-o", "%l|%m"])
+    rows = run_command(["sinfo", "-h", "-o", "%P|%l|%m"]).splitlines()
+    return "\n".join(r.split("|", 1)[1] for r in rows if r.split("|", 1)[0].endswith("*"))
 
 
 def cancel(ids: list[str]) -> None:

@@ -24,6 +24,10 @@ from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
 from snakemake_executor_plugin_submitit import cluster
 from snakemake_executor_plugin_submitit.accounting import safe_name
+from snakemake_executor_plugin_submitit.escalation import (
+    Escalation,
+    PartitionLimits,
+)
 from snakemake_executor_plugin_submitit.here import ID_PREFIX, HostJobs
 from snakemake_executor_plugin_submitit.job_results import (
     host_failure,
@@ -32,19 +36,29 @@ from snakemake_executor_plugin_submitit.job_results import (
     result_error,
 )
 from snakemake_executor_plugin_submitit.params import SiteDefaults
+from snakemake_executor_plugin_submitit.recovery import Adoption
 from snakemake_executor_plugin_submitit.registry import (
     Submission,
     SubmissionRegistry,
     Tracked,
-    job_key,
 )
-from snakemake_executor_plugin_submitit.states import JobState, Outcome, classify, held_notice
-from snakemake_executor_plugin_submitit.submit import Submitter, job_wildcards
+from snakemake_executor_plugin_submitit.retries import Retries
+from snakemake_executor_plugin_submitit.states import (
+    JobState,
+    Outcome,
+    Verdict,
+    classify,
+    held_notice,
+)
+from snakemake_executor_plugin_submitit.submit import (
+    Submitter,
+)
 
 _INFRASTRUCTURE = {"NODE_FAIL", "BOOT_FAIL"}  # not the job's fault: resubmitted by the plugin
+_LIMITS = {"TIMEOUT", "OUT_OF_MEMORY"}  # the request was too small: escalated once
 
 
-class Executor(RemoteExecutor):
+class Executor(Adoption, Retries, RemoteExecutor):
     def __post_init__(self) -> None:
         settings = self.workflow.executor_settings
         self.run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
@@ -69,6 +83,7 @@ class Executor(RemoteExecutor):
         self.next_seconds_between_status_checks = self.poll_interval
         # jobs run on this host because they need the internet (offline_compute_nodes)
         self.here = HostJobs(self.folder, self.run_id)
+        self.partition_limits: dict[str | None, PartitionLimits] = {}
 
     # ------------------------------------------------------------------------------ submit
 
@@ -119,9 +134,14 @@ class Executor(RemoteExecutor):
             for job, record in zip(part, records, strict=True):
                 self._track(job, record)
 
-    def _sbatch_jobs(self, jobs: list[JobExecutorInterface]) -> list[Submission]:
+    def _sbatch_jobs(
+        self,
+        jobs: list[JobExecutorInterface],
+        escalation: Escalation | None = None,
+        escalated_from: str = "",
+    ) -> list[Submission]:
         commands = [self.format_job_exec(job) for job in jobs]
-        return self.submitter.submit(jobs, commands, self._job_env())
+        return self.submitter.submit(jobs, commands, self._job_env(), escalation, escalated_from)
 
     def _report_submit_error(self, job: JobExecutorInterface, error: Exception) -> None:
         message = str(error).strip().splitlines()
@@ -129,6 +149,13 @@ class Executor(RemoteExecutor):
         self.report_job_error(
             SubmittedJobInfo(job), msg=f"submission failed for rule {job.name}: {detail}"
         )
+
+    def print_job_error(self, job_info: SubmittedJobInfo, msg=None, **kwargs) -> None:
+        """Snakemake's GroupJob.log_error drops the message (the user reads `message: None`
+        under each of the group's jobs): say it here first, with the group's name."""
+        if msg and job_info.job.is_group():
+            self.logger.error(f"submitit: group {job_info.job.groupid}: {msg}")
+        super().print_job_error(job_info, msg, **kwargs)
 
     def _job_env(self) -> dict[str, str]:
         return {name: os.environ[name] for name in self.envvars() if name in os.environ}
@@ -177,41 +204,6 @@ class Executor(RemoteExecutor):
         else:
             self.report_job_error(info, msg=host_failure(info.job.name, code, log), aux_logs=[log])
         return True
-
-    # ------------------------------------------------------------------------------ adopt
-
-    def _adopt_running(self, jobs: list[JobExecutorInterface]) -> list[JobExecutorInterface]:
-        """Jobs an earlier, killed driver submitted that still run: wait for them instead."""
-        if self.settings.no_adopt:
-            return list(jobs)
-        if self.previous_runs is None:
-            self.previous_runs = {
-                key: s
-                for key, s in self.registry.latest_by_key().items()
-                if s.run_id != self.run_id
-            }
-        candidates = {}
-        for job in jobs:
-            key = job_key(job.name, job_wildcards(job), [str(f) for f in job.output])
-            if key in self.previous_runs:
-                candidates[job] = self.previous_runs.pop(key)  # adopt at most once
-        if not candidates:
-            return list(jobs)
-        ids = [s.slurm_id for s in candidates.values()]
-        states = cluster.query_states_now(ids, self.started_at, self.logger.warning)
-        remaining = []
-        for job, submission in candidates.items():
-            state = states.get(submission.slurm_id)
-            verdict = classify(state, job.name, submission.log) if state else None
-            if verdict is not None and verdict.outcome is Outcome.RUNNING:
-                self.logger.info(
-                    f"submitit: adopting slurm job {submission.slurm_id} ({state.state}) for "
-                    f"{job.name} {submission.wildcards}, submitted by run {submission.run_id}"
-                )
-                self._track(job, submission)
-            else:
-                remaining.append(job)
-        return remaining + [job for job in jobs if job not in candidates]
 
     # ------------------------------------------------------------------------------ poll
 
@@ -291,14 +283,17 @@ class Executor(RemoteExecutor):
             # The command failed. If SLURM killed it for memory (cgroup OOM kills the child,
             # not submitit's process), say so: wait for sacct to show the step's end.
             state = (states or {}).get(slurm_id)
-            if state is not None and state.state == "OUT_OF_MEMORY":
+            if state is not None and state.state in _LIMITS:
                 verdict = classify(state, rule, submission.log)
-                return self._finish(info, slurm_id, verdict.message + log_tail(submission.log))
+                return self._over_limit(info, tracked, verdict, with_tail=True)
             tracked.completed_since = tracked.completed_since or now
             settled = state is not None and state.state not in ("RUNNING", "COMPLETING")
             if not settled and now - tracked.completed_since < 60:
                 return False
-            return self._finish(info, slurm_id, result_error(value, slurm_id, rule, submission.log))
+            message = result_error(value, slurm_id, rule, submission.log)
+            if message.startswith("TIMEOUT:"):  # submitit's own time-limit stop
+                return self._over_limit(info, tracked, Verdict(Outcome.FAILED, "TIMEOUT", message))
+            return self._finish(info, slurm_id, message)
         if states is None:
             return False  # no answer this round: wait, never guess
         state = states.get(slurm_id)
@@ -340,6 +335,8 @@ class Executor(RemoteExecutor):
             and tracked.infra_retries < self.settings.node_fail_retries
         ):
             return self._resubmit(info, tracked, verdict.message)
+        if state.state in _LIMITS:
+            return self._over_limit(info, tracked, verdict, with_tail=True)
         return self._finish(info, slurm_id, verdict.message + log_tail(submission.log))
 
     def _tell_if_held(self, tracked: Tracked, state: JobState) -> None:
@@ -348,25 +345,6 @@ class Executor(RemoteExecutor):
         if notice is not None and tracked.held_reason != state.reason:
             self.logger.warning(f"submitit: {notice}")
         tracked.held_reason = state.reason if notice is not None else None
-
-    def _resubmit(self, info: SubmittedJobInfo, tracked: Tracked, why: str) -> bool:
-        """A node failed under the job: submit it again, same Snakemake job, new SLURM id."""
-        old_id = tracked.submission.slurm_id
-        try:
-            record = self._sbatch_jobs([info.job])[0]
-        except Exception as error:
-            return self._finish(info, old_id, f"{why}; resubmission failed: {error}")
-        retry = tracked.infra_retries + 1
-        with self.track_lock:
-            self.tracked.pop(old_id, None)
-            self.tracked[record.slurm_id] = Tracked(record, infra_retries=retry)
-        info.external_jobid = record.slurm_id  # Snakemake keeps waiting on the same job info
-        info.aux = {**(info.aux or {}), "log": record.log}
-        self.logger.warning(
-            f"submitit: {why}\nsubmitit: resubmitted as slurm job {record.slurm_id} "
-            f"(infrastructure retry {retry} of {self.settings.node_fail_retries})"
-        )
-        return False
 
     def _finish(self, info: SubmittedJobInfo, slurm_id: str, error: str | None) -> bool:
         with self.track_lock:

@@ -27,8 +27,12 @@ def result_error(traceback: str, slurm_id: str, rule: str, log: str) -> str:
     """The message for a job whose command failed: a time limit it could not requeue past
     (and the setting to raise), or the traceback's last line; with the log's tail."""
     text = str(traceback)
-    if "Job not requeued because" in text:
-        reason = text.split("Job not requeued because:")[-1].strip().splitlines()[0]
+    if "Job not requeued because" in text or "stopped at SLURM's pre-timeout signal" in text:
+        reason = (
+            text.split("Job not requeued because:")[-1].strip().splitlines()[0]
+            if "Job not requeued because" in text
+            else "stopped at the pre-timeout signal; this rule cannot checkpoint"
+        )
         return (
             f"TIMEOUT: slurm job {slurm_id} reached its time limit and was not requeued "
             f"({reason}): raise `runtime` for rule {rule} in slurm/config.yaml "

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,14 @@ from snakemake_interface_executor_plugins.jobs import JobExecutorInterface
 
 from snakemake_executor_plugin_submitit import cluster
 from snakemake_executor_plugin_submitit.accounting import array_job_name, safe_name
+from snakemake_executor_plugin_submitit.escalation import Escalation
 from snakemake_executor_plugin_submitit.params import SiteDefaults, slurm_parameters
-from snakemake_executor_plugin_submitit.registry import Submission, SubmissionRegistry, job_key
+from snakemake_executor_plugin_submitit.registry import (
+    Intent,
+    Submission,
+    SubmissionRegistry,
+    job_key,
+)
 
 SUBMIT_TRIES = 3
 
@@ -31,9 +38,17 @@ class Submitter:
     registry: SubmissionRegistry
     logger: Any
     max_array_size: int | None = None
+    warned_no_runtime: set[str] = field(default_factory=set)
 
     def parameters(self, job: JobExecutorInterface, job_name: str = "") -> dict[str, Any]:
         """submitit's SlurmExecutor parameters for the job (params.slurm_parameters)."""
+        if not job.resources.get("runtime") and job.name not in self.warned_no_runtime:
+            self.warned_no_runtime.add(job.name)
+            self.logger.warning(
+                f"submitit: rule {job.name} sets no `runtime`; asking SLURM for "
+                f"{self.site.default_runtime} min (--submitit-default-runtime). Set `runtime` "
+                f"in the rule or the profile's default-resources to ask for what it needs."
+            )
         return slurm_parameters(
             job.name,
             job.resources,
@@ -50,17 +65,45 @@ class Submitter:
         return self.max_array_size
 
     def submit(
-        self, jobs: list[JobExecutorInterface], commands: list[str], env: dict[str, str]
+        self,
+        jobs: list[JobExecutorInterface],
+        commands: list[str],
+        env: dict[str, str],
+        escalation: Escalation | None = None,
+        escalated_from: str = "",
     ) -> list[Submission]:
-        """Submit identical-request jobs, each with its shell command; record and return them."""
+        """Submit identical-request jobs, each with its shell command; record and return them.
+        An escalation replaces part of the request (the retry of `escalated_from`)."""
         import submitit
 
         from snakemake_executor_plugin_submitit.callable import SnakemakeJobCommand
 
         first = jobs[0]
         wildcards = [job_wildcards(job) for job in jobs]
-        params = self.parameters(first, job_name=array_job_name(first.name, wildcards))
+        job_name = array_job_name(first.name, wildcards)
+        params = self.parameters(first, job_name=job_name)
+        if escalation is not None:
+            params.update(escalation.overrides)
         folder = self.folder / safe_name(first.name)
+        intent = Intent(
+            intent=uuid.uuid4().hex[:16],
+            run_id=self.run_id,
+            rule=first.name,
+            job_name=job_name,
+            folder=str(folder),
+            keys=[job_key(job.name, wc, [str(f) for f in job.output]) for job, wc in
+                  zip(jobs, wildcards, strict=True)],
+            wildcards=wildcards,
+            at=time.time(),
+            time_min=params["time"],
+            gpus=int(first.resources.get("gpu", 0) or 0),
+            gpu_model=first.resources.get("gpu_model") or None,
+            partition=params.get("partition"),
+            escalated_from=escalated_from,
+            escalation=escalation.description if escalation is not None else "",
+        )  # fmt: skip
+        # The job carries its intent, so a restarted driver can tell it from any other job.
+        params["additional_parameters"]["comment"] = intent.comment
         requeues = max_timeout_requeues(first)
         executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=requeues)
         executor.update_parameters(**params)
@@ -68,23 +111,16 @@ class Submitter:
         # that cannot resume are stopped at once (a requeue starts them over).
         grace = max(0, params["signal_delay_s"] - 30) if requeues else 0
         callables = [SnakemakeJobCommand(c, env, os.getcwd(), grace) for c in commands]
-        submitted = self._sbatch(executor, callables)
+        self.registry.record_intent(intent)  # before sbatch: see registry.py
+        try:
+            submitted = self._sbatch(executor, callables)
+        except Exception as error:
+            if not cluster.is_transient(error):  # refused: nothing reached the queue
+                self.registry.close_intents([intent.intent])
+            raise
         records = [
-            Submission(
-                key=job_key(job.name, wc, [str(f) for f in job.output]),
-                slurm_id=str(slurm_job.job_id),
-                rule=job.name,
-                wildcards=wc,
-                log=str(slurm_job.paths.stdout),
-                folder=str(folder),
-                submitted_at=time.time(),
-                run_id=self.run_id,
-                time_min=params["time"],
-                gpus=int(first.resources.get("gpu", 0) or 0),
-                gpu_model=first.resources.get("gpu_model") or None,
-                partition=params.get("partition"),
-            )
-            for job, slurm_job, wc in zip(jobs, submitted, wildcards, strict=True)
+            intent_submission(intent, index, str(slurm_job.job_id))
+            for index, slurm_job in enumerate(submitted)
         ]
         self.registry.append(records)
         kind = f"array of {len(jobs)}" if len(jobs) > 1 else "job"
@@ -113,6 +149,29 @@ class Submitter:
                 time.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")
+
+
+def intent_submission(intent: Intent, index: int, slurm_id: str) -> Submission:
+    """The submission line of task `index` of an intent's sbatch, once SLURM named it."""
+    from submitit.core.utils import JobPaths
+
+    return Submission(
+        key=intent.keys[index],
+        slurm_id=slurm_id,
+        rule=intent.rule,
+        wildcards=intent.wildcards[index],
+        log=str(JobPaths(intent.folder, slurm_id, 0).stdout),
+        folder=intent.folder,
+        submitted_at=intent.at,
+        run_id=intent.run_id,
+        time_min=intent.time_min,
+        gpus=intent.gpus,
+        gpu_model=intent.gpu_model,
+        partition=intent.partition,
+        intent=intent.intent,
+        escalated_from=intent.escalated_from,
+        escalation=intent.escalation,
+    )
 
 
 def job_wildcards(job: JobExecutorInterface) -> dict[str, str]:

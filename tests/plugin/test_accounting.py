@@ -139,3 +139,26 @@ def test_submissions_name_array_tasks_and_add_requested_and_planned_hours(tmp_pa
     assert train["planned_gpu_hours"] == 3.0 and train["requested_gpu_hours"] == pytest.approx(2.5)
     table = format_usage(usage)
     assert "GPU-h planned" in table and "total GPU-hours planned: 3.000" in table
+
+
+def test_an_escalated_retry_is_counted_and_named_in_the_usage_table():
+    from snakemake_executor_plugin_submitit.accounting import format_usage
+
+    sacct = "\n".join(
+        [
+            f"201|201|{EVAL}|gpu|TIMEOUT|0:0|60|{TRES_GPU}|{T0}|{T1}",
+            f"202|202|{EVAL}|gpu|COMPLETED|0:0|70|{TRES_GPU}|{T0}|{T1}",
+        ]
+    )
+    submissions = {
+        "201": {"rule": "evaluate_bridge", "wildcards": {"dataset": "trec"}, "time_min": 1,
+                "gpus": 1},
+        "202": {"rule": "evaluate_bridge", "wildcards": {"dataset": "trec"}, "time_min": 2,
+                "gpus": 1, "escalation": "runtime 1 -> 2 min", "escalated_from": "201"},
+    }  # fmt: skip
+    usage = summarise_usage(parse_sacct(sacct), submissions)
+    (row,) = usage["by_rule"]
+    assert row["jobs"] == 2 and row["escalated"] == 1
+    assert row["requested_gpu_hours"] == pytest.approx(3 / 60)  # both requests count
+    text = format_usage(usage)
+    assert "escalated: evaluate_bridge job 202: runtime 1 -> 2 min after 201" in text

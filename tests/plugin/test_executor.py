@@ -51,3 +51,18 @@ def test_a_held_job_is_reported_once_per_hold_and_again_after_a_new_one():
         Executor._tell_if_held(executor, tracked, state)
     assert len(warnings) == 2
     assert "JobHeldAdmin" in warnings[0] and "JobHeldUser" in warnings[1]
+
+
+def test_a_group_jobs_error_reaches_the_user_with_its_message():
+    """Snakemake's GroupJob.log_error drops the message (`message: None` under each job)."""
+    from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
+
+    errors, logged = [], []
+    group = SimpleNamespace(
+        is_group=lambda: True, groupid="foo", log_error=lambda msg=None, **kw: logged.append(msg)
+    )
+    executor = Executor.__new__(Executor)
+    executor.logger = SimpleNamespace(error=errors.append)
+    executor.print_job_error(SubmittedJobInfo(group), msg="submission failed for rule foo: x")
+    assert errors == ["submitit: group foo: submission failed for rule foo: x"]
+    assert logged[0].startswith("submission failed for rule foo: x")  # Snakemake's own report

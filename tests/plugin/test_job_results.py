@@ -53,3 +53,17 @@ def test_an_error_inside_the_tail_is_not_repeated(tmp_path):
 
 def test_an_unreadable_log_adds_nothing(tmp_path):
     assert log_tail(str(tmp_path / "missing.log")) == ""
+
+
+def test_a_command_stopped_at_the_pre_timeout_signal_reads_as_a_time_limit(tmp_path):
+    """submitit stops a job that cannot checkpoint at USR2, before SLURM's own TIMEOUT (sacct
+    then says FAILED): the message must still say time limit, so the plugin escalates it."""
+    from snakemake_executor_plugin_submitit.job_results import result_error
+
+    traceback = (
+        "snakemake_executor_plugin_submitit.callable.JobCommandFailed: Snakemake job command "
+        "stopped at SLURM's pre-timeout signal after 50 s (SLURM restart 0)"
+    )
+    message = result_error(traceback, "23", "slow", str(tmp_path / "missing.log"))
+    assert message.startswith("TIMEOUT: slurm job 23 reached its time limit")
+    assert "raise `runtime` for rule slow" in message

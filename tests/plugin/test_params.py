@@ -68,10 +68,15 @@ def test_gpus_per_node_style_and_explicit_gres():
     assert params({"runtime": 5, "gres": "gpu:a100:4"})["gres"] == "gpu:a100:4"
 
 
+def test_a_rule_without_runtime_asks_for_the_sites_default_not_submitits_5_minutes():
+    assert params({"gpu": 1})["time"] == SITE.default_runtime == 60
+    site = SiteDefaults(default_runtime=15)
+    assert params({}, site=site)["time"] == 15
+
+
 @pytest.mark.parametrize(
     ("resources", "message"),
     [
-        ({"gpu": 1}, "no runtime"),
         ({"runtime": 5, "gres": "'gpu:1'"}, "not of the form"),
         ({"runtime": 5, "gres": "gpu:1", "gpu": 1}, "both gres"),
         ({"runtime": 5, "gpu_model": "h100"}, "gpu is 0"),

@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -386,3 +387,52 @@ def test_ctrl_c_cancels_the_jobs_it_submitted(slurm_cluster, tmp_path):
         driver.kill()
     assert "submitit: cancelled 1 SLURM job(s): " + job_id in (tmp_path / "driver.log").read_text()
     wait_until(lambda: segments(slurm_cluster, job_id) == ["CANCELLED"], 60, "CANCELLED in sacct")
+
+
+# Runs Snakemake with the registry write of the first training submission replaced by a
+# SIGKILL of the driver: sbatch has accepted the array, nothing of it is recorded.
+KILL_AFTER_SBATCH = """
+import os, signal, sys
+from snakemake_executor_plugin_submitit import registry
+record = registry.SubmissionRegistry.append
+def append(self, submissions):
+    if submissions and submissions[0].rule == "train_bridge":
+        os.kill(os.getpid(), signal.SIGKILL)
+    record(self, submissions)
+registry.SubmissionRegistry.append = append
+from snakemake.cli import main
+sys.exit(main())
+"""
+
+
+def test_a_driver_killed_between_sbatch_and_its_record_trains_no_run_twice(slurm_cluster, tmp_path):
+    """Issue 15 #7: the restarted driver finds the unrecorded array by its intent (one squeue)
+    and adopts it: exactly one SLURM job per run, every result present."""
+    started = time.strftime("%Y-%m-%dT%H:%M:%S")
+    write_config(tmp_path, steps=250, seeds=[42, 123])
+    killer = tmp_path / "kill_after_sbatch.py"
+    killer.write_text(KILL_AFTER_SBATCH)
+    command = [sys.executable, str(killer), *snakemake_command(tmp_path)[3:]]
+    died = subprocess.run(command, cwd=tmp_path, env=environment(), capture_output=True,
+                          text=True, timeout=400, check=False)  # fmt: skip
+    assert died.returncode == -signal.SIGKILL, died.stderr[-2000:]
+    assert submitted(tmp_path, "train_bridge") == []  # accepted by SLURM, never recorded
+
+    unlock = snakemake(tmp_path, extra=("--unlock",))
+    assert unlock.returncode == 0, unlock.stderr[-2000:]
+    proc = snakemake(tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    trains = submitted(tmp_path, "train_bridge")
+    assert len(trains) == 2, trains  # the found array's two tasks, nothing submitted again
+    parent = trains[0]["slurm_id"].split("_")[0]
+    assert {t["slurm_id"] for t in trains} == {f"{parent}_0", f"{parent}_1"}
+    assert f"found slurm job {parent} (train_bridge, 2 job(s))" in proc.stderr
+    # every training job SLURM ran since this test began (tests run one at a time; `--name`
+    # cannot be used: sacct splits it at the commas our job names hold)
+    rows = run("sacct", "-X", "-n", "-P", "-S", started, "--format=JobID,JobName").split()
+    trained = sorted(r.split("|")[0] for r in rows if r.split("|")[1].startswith("train_bridge"))
+    assert trained == [f"{parent}_0", f"{parent}_1"]  # one SLURM job per run
+    for seed in (42, 123):
+        result, logged = train_result(tmp_path, seed)
+        assert result["metrics"]["restarts"] == 0 and logged == list(range(1, 251))
+    assert (tmp_path / "results/corrected/runs.csv").exists()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 from telepathy.cli.args import Command
@@ -77,7 +78,10 @@ def run_gpu_usage(args: argparse.Namespace) -> int:
         job_ids = args.job_ids or list(submissions)
         if not job_ids:
             raise ValueError(f"{args.submissions} lists no submitted jobs")
-        text = run_sacct(job_ids)
+        # From the first submission on: SLURM reuses job ids once a controller's state is
+        # reset, while its accounting keeps the older jobs of the same ids.
+        times = [s["submitted_at"] for s in submissions.values() if s.get("submitted_at")]
+        text = run_sacct(job_ids, *([_sacct_time(min(times) - 60)] if times else []))
     plan = json.loads(args.plan.read_text()) if args.plan else None
     usage = summarise_usage(parse_sacct(text), submissions, plan)
     table = format_usage(usage)
@@ -144,3 +148,7 @@ COMMANDS = (
         run_job_overhead,
     ),
 )
+
+
+def _sacct_time(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(epoch))

@@ -300,8 +300,9 @@ def test_a_job_over_its_memory_limit_is_reported_out_of_memory(slurm_cluster, tm
     write_config(tmp_path, steps=3, seeds=[42])
     proc = snakemake(tmp_path, ("train_bridge:mem_mb=200",))
     assert proc.returncode != 0
-    (train,) = submitted(tmp_path, "train_bridge")
-    assert f"OUT_OF_MEMORY: slurm job {train['slurm_id']}" in proc.stderr
+    _, retry = submitted(tmp_path, "train_bridge")  # one escalated retry, 382 MiB: too small
+    assert retry["escalation"] == "mem 191 -> 382 MiB"
+    assert f"OUT_OF_MEMORY: slurm job {retry['slurm_id']}" in proc.stderr
     assert "raise `mem_mb` for rule train_bridge" in proc.stderr
 
 
@@ -427,10 +428,14 @@ def test_a_driver_killed_between_sbatch_and_its_record_trains_no_run_twice(slurm
     parent = trains[0]["slurm_id"].split("_")[0]
     assert {t["slurm_id"] for t in trains} == {f"{parent}_0", f"{parent}_1"}
     assert f"found slurm job {parent} (train_bridge, 2 job(s))" in proc.stderr
-    # every training job SLURM ran since this test began (tests run one at a time; `--name`
-    # cannot be used: sacct splits it at the commas our job names hold)
-    rows = run("sacct", "-X", "-n", "-P", "-S", started, "--format=JobID,JobName").split()
-    trained = sorted(r.split("|")[0] for r in rows if r.split("|")[1].startswith("train_bridge"))
+    # every training job SLURM ran for this workflow directory (`--name` cannot select them:
+    # sacct splits it at the commas our job names hold)
+    rows = run("sacct", "-X", "-n", "-P", "-S", started, "--format=JobID,JobName,WorkDir")
+    trained = sorted(
+        job_id
+        for job_id, name, workdir in (row.split("|") for row in rows.splitlines() if row)
+        if name.startswith("train_bridge") and Path(workdir) == tmp_path
+    )
     assert trained == [f"{parent}_0", f"{parent}_1"]  # one SLURM job per run
     for seed in (42, 123):
         result, logged = train_result(tmp_path, seed)

@@ -56,6 +56,7 @@ class SnakemakeJobCommand:
         # failure for a job that SLURM is about to requeue. So: note it, outlive the command,
         # and wait for SLURM's SIGKILL. (This replaces submitit's handler, which only logs.)
         self._terminated = False
+        self._stopped_at_signal = False  # set by checkpoint(): the pre-timeout signal came
         main_thread = threading.current_thread() is threading.main_thread()  # as under submitit
         previous = signal.signal(signal.SIGTERM, self._on_sigterm) if main_thread else None
         try:
@@ -83,7 +84,7 @@ class SnakemakeJobCommand:
             time.sleep(0.5)
         if self._terminated:
             _await_sigkill()
-        if returncode != 0 and getattr(self, "_stopped_at_signal", False):
+        if returncode != 0 and self._stopped_at_signal:
             raise JobCommandFailed(  # job_results.result_error reads this as a TIMEOUT
                 f"Snakemake job command stopped at SLURM's pre-timeout signal after "
                 f"{time.time() - started:.0f} s (SLURM restart {restarts})"

@@ -14,6 +14,7 @@ submission resolves; the next driver finds those jobs with one squeue and adopts
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -66,7 +67,6 @@ class Intent:
     intent: str  # also the SLURM job's comment: INTENT_PREFIX + intent
     run_id: str
     rule: str
-    job_name: str
     folder: str
     keys: list[str]
     wildcards: list[dict[str, str]]
@@ -145,12 +145,14 @@ class SubmissionRegistry:
         """Earlier drivers' intents that neither a submission line nor a close resolves:
         sbatch may have accepted them before the driver died."""
         resolved = {s.intent for s in self.read() if s.intent}
-        resolved |= {c.closed for c in _read_lines(self.intents_path, _Closed)}
-        return [
-            i
-            for i in _read_lines(self.intents_path, Intent)
-            if i.intent not in resolved and i.run_id != current_run
-        ]
+        intents = []
+        for record in _read_lines(self.intents_path, dict):  # intents and closes, one read
+            if "closed" in record:
+                resolved.add(record["closed"])
+            else:
+                with contextlib.suppress(TypeError):
+                    intents.append(Intent(**record))
+        return [i for i in intents if i.intent not in resolved and i.run_id != current_run]
 
     def latest_by_key(self) -> dict[str, Submission]:
         latest: dict[str, Submission] = {}

@@ -54,7 +54,6 @@ class Submitter:
             job.resources,
             job.threads,
             self.site,
-            job_name=job_name,
             requeue=max_timeout_requeues(job) > 0,
         )
 

@@ -13,9 +13,8 @@ from snakemake_executor_plugin_submitit.submit import intent_submission
 
 def intent(folder, name: str, keys: list[str], run_id: str = "dead-run") -> Intent:
     return Intent(
-        intent=name, run_id=run_id, rule="train_bridge", job_name=f"train_bridge-{name}",
-        folder=str(folder), keys=keys, wildcards=[{"seed": k} for k in keys], at=1.0,
-        time_min=30, gpus=1,
+        intent=name, run_id=run_id, rule="train_bridge", folder=str(folder), keys=keys,
+        wildcards=[{"seed": k} for k in keys], at=1.0, time_min=30, gpus=1,
     )  # fmt: skip
 
 

@@ -54,6 +54,7 @@ class Submitter:
             job.resources,
             job.threads,
             self.site,
+            job_name=job_name,
             requeue=max_timeout_requeues(job) > 0,
         )
 
@@ -88,7 +89,6 @@ class Submitter:
             intent=uuid.uuid4().hex[:16],
             run_id=self.run_id,
             rule=first.name,
-            job_name=job_name,
             folder=str(folder),
             keys=[job_key(job.name, wc, [str(f) for f in job.output]) for job, wc in
                   zip(jobs, wildcards, strict=True)],

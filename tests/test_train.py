@@ -130,6 +130,7 @@ def test_a_bridge_state_from_before_the_shared_loop_still_resumes_exactly(tiny_p
 
 def test_sigterm_also_checkpoints(tiny_pair, tmp_path):
     cfg, framing, train = prepare_run(tiny_pair)
+    handler_before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(TrainingInterrupted, match="SIGTERM at step 2"):
         run(
             tiny_pair,
@@ -140,7 +141,7 @@ def test_sigterm_also_checkpoints(tiny_pair, tmp_path):
             on_step=lambda s: s == 2 and signal.raise_signal(signal.SIGTERM),
         )
     assert load_checkpoint(tmp_path / "c.ckpt")["step"] == 2
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
+    assert signal.getsignal(signal.SIGTERM) is handler_before  # handlers restored
 
 
 def test_two_cpu_runs_are_bit_identical_and_seeds_differ(tiny_pair, tmp_path):

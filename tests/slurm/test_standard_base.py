@@ -7,6 +7,8 @@ cgroups: the base's rule `c` asks for mem="5MB", less than Python needs to start
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 from snakemake.common.tests import TestWorkflowsLocalStorageBase
 from snakemake.settings import types as settings
@@ -22,6 +24,15 @@ class TestSnakemakesExecutorBaseOnSlurm(TestWorkflowsLocalStorageBase):
     @pytest.fixture(autouse=True)
     def _cluster(self, slurm_cluster):
         return slurm_cluster
+
+    @pytest.fixture(autouse=True)
+    def _signal_handlers_restored(self):
+        # Snakemake's API installs its own SIGTERM/SIGINT handlers in the test process and leaves
+        # them there; later tests of our own signal handling must find the process as it was.
+        before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        yield
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
     def get_executor(self) -> str:
         return "submitit"

@@ -36,6 +36,7 @@ localrules:
     paper_figure,
     report_gpu_usage,
     gpu_usage,
+    status,
 
 
 # Every table and figure of the paper that the grid has data for, the merged run table, and

@@ -1,5 +1,6 @@
 """The SLURM commands the executor runs: sacct and squeue for job states, scontrol for the
-array limit, scancel; and the driver environment that must not leak into submissions.
+configuration (the array limit), scancel; and the driver environment that must not leak into
+submissions.
 
 Each query is one call for every job of a status round (chunked only past argument-length
 limits), so the controller load does not grow with the number of jobs polled.
@@ -34,7 +35,8 @@ QUERY_CHUNK = 400  # job ids per sacct call, well under argument-length limits
 DEFAULT_MAX_ARRAY_SIZE = 1001  # SLURM's default MaxArraySize
 _DRIVER_ENV_DROP = ("SLURM_MEM_PER_CPU", "SLURM_MEM_PER_GPU", "SLURM_MEM_PER_NODE",
                     "SLURM_CPUS_PER_TASK", "SLURM_NTASKS", "SLURM_NPROCS", "SLURM_JOB_ID",
-                    "SLURM_JOBID", "SLURM_CPU_BIND", "SLURM_GPUS_ON_NODE")  # fmt: skip
+                    "SLURM_JOBID", "SLURM_CPU_BIND", "SLURM_GPUS_ON_NODE", "SLURM_OPEN_MODE",
+                    "SLURM_RESTART_COUNT")  # fmt: skip
 
 
 def next_poll_delay(interval: int, current: int | None, finished: bool) -> int:
@@ -69,7 +71,7 @@ def query_squeue(ids: list[str]) -> dict[str, JobState]:
     """The controller's view of the jobs (when accounting is down): one squeue call."""
     wanted = sorted({i.split("_")[0] for i in ids})
     return parse_squeue_status(
-        run_command(["squeue", "-h", "--states=all", "--jobs", ",".join(wanted), "-o", "%i|%T"])
+        run_command(["squeue", "-h", "--states=all", "--jobs", ",".join(wanted), "-o", "%i|%T|%r"])
     )
 
 
@@ -89,20 +91,33 @@ def jobs_by_comment() -> dict[str, set[str]]:
 def query_states_now(
     ids: list[str], since: float, warn: Callable[[str], None]
 ) -> dict[str, JobState]:
-    """sacct, then squeue for the ids sacct does not list yet: slurmdbd lags a few seconds
-    behind a job's start, the controller does not. Ids neither knows are left out."""
+    """sacct, then one squeue for the ids sacct does not list yet (slurmdbd lags a few seconds
+    behind a job's start, the controller does not) and for the pending ones (see
+    with_pending_reasons). Ids neither knows are left out."""
     states = query_sacct(ids, since)
     unseen = [i for i in ids if i not in states]
-    if unseen:
-        try:
-            states.update(query_squeue(unseen))
-        except RuntimeError as error:
+    try:
+        return with_pending_reasons(states, also=unseen)
+    except RuntimeError as error:
+        if unseen:
             warn(f"submitit: squeue failed ({error}); resubmitting {unseen}")
-    return states
+        return states
 
 
-def read_max_array_size() -> int:
-    """The cluster's MaxArraySize (`scontrol show config`); SLURM's default if unreadable."""
+def with_pending_reasons(states: dict[str, JobState], also: list[str] = ()) -> dict[str, JobState]:
+    """The states with each pending job's state and reason as the controller has them now, from
+    one squeue call (none when nothing pends): sacct keeps the reason a job had when it was
+    submitted, so only squeue says that it is held (JobHeldAdmin/JobHeldUser) since. `also`:
+    more ids to ask for in the same call. Raises RuntimeError if squeue fails."""
+    wanted = [i for i, s in states.items() if s.state == "PENDING"] + list(also)
+    if not wanted:
+        return states
+    now = query_squeue(wanted)
+    return {**states, **{i: now[i] for i in wanted if i in now}}
+
+
+def read_config() -> dict[str, str]:
+    """`scontrol show config` as {key: value}; empty when scontrol cannot run."""
     try:
         out = subprocess.run(
             ["scontrol", "show", "config"],
@@ -112,14 +127,20 @@ def read_max_array_size() -> int:
             timeout=30,
         ).stdout
     except (OSError, subprocess.TimeoutExpired):
+        return {}
+    return {
+        key.strip(): value.strip()
+        for key, sep, value in (line.partition("=") for line in out.splitlines())
+        if sep
+    }
+
+
+def read_max_array_size() -> int:
+    """The cluster's MaxArraySize (`scontrol show config`); SLURM's default if unreadable."""
+    try:
+        return int(read_config().get("MaxArraySize", DEFAULT_MAX_ARRAY_SIZE))
+    except ValueError:
         return DEFAULT_MAX_ARRAY_SIZE
-    for line in out.splitlines():
-        if line.split("=")[0].strip() == "MaxArraySize":
-            try:
-                return int(line.split("=", 1)[1])
-            except ValueError:
-                break
-    return DEFAULT_MAX_ARRAY_SIZE
 
 
 def partition_sinfo(partition: str | None) -> str:

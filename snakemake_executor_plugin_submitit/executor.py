@@ -9,6 +9,7 @@ jobs of a round: sbatch once per array, sacct once per status round.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -36,6 +37,7 @@ from snakemake_executor_plugin_submitit.job_results import (
     result_error,
 )
 from snakemake_executor_plugin_submitit.params import SiteDefaults
+from snakemake_executor_plugin_submitit.quota import Quota, QuotaState
 from snakemake_executor_plugin_submitit.recovery import Adoption
 from snakemake_executor_plugin_submitit.registry import (
     Submission,
@@ -58,7 +60,7 @@ _INFRASTRUCTURE = {"NODE_FAIL", "BOOT_FAIL"}  # not the job's fault: resubmitted
 _LIMITS = {"TIMEOUT", "OUT_OF_MEMORY"}  # the request was too small: escalated once
 
 
-class Executor(Adoption, Retries, RemoteExecutor):
+class Executor(Adoption, Quota, Retries, RemoteExecutor):
     def __post_init__(self) -> None:
         settings = self.workflow.executor_settings
         self.run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
@@ -84,6 +86,7 @@ class Executor(Adoption, Retries, RemoteExecutor):
         # jobs run on this host because they need the internet (offline_compute_nodes)
         self.here = HostJobs(self.folder, self.run_id)
         self.partition_limits: dict[str | None, PartitionLimits] = {}
+        self.quota = QuotaState()  # jobs held back under MaxSubmitJobs (quota.py)
 
     # ------------------------------------------------------------------------------ submit
 
@@ -91,7 +94,7 @@ class Executor(Adoption, Retries, RemoteExecutor):
         if self._runs_here(job):
             self._run_here(job)
         else:
-            self._submit_group([job])
+            self._submit_within_quota([[job]])
 
     def run_jobs(self, jobs: list[JobExecutorInterface]) -> None:
         for job in jobs:
@@ -113,12 +116,10 @@ class Executor(Adoption, Retries, RemoteExecutor):
                 continue
             # Only identical requests can share an array; group jobs go alone.
             groups[f"{job.name}\x1f{job.attempt}\x1f{key}"].append(job)
+        batches = []
         for group in groups.values():
-            if group[0].is_group():
-                for job in group:
-                    self._submit_group([job])
-            else:
-                self._submit_group(group)
+            batches.extend([[job] for job in group] if group[0].is_group() else [group])
+        self._submit_within_quota(batches)
 
     def _submit_group(self, jobs: list[JobExecutorInterface]) -> None:
         """One sbatch for the group: a plain job, or an array when there are several."""
@@ -214,6 +215,7 @@ class Executor(Adoption, Retries, RemoteExecutor):
                 yield info
         active_jobs = [info for info in active_jobs if info not in here]
         if here and not active_jobs:
+            self._submit_held()
             return
         ids = [info.external_jobid for info in active_jobs]
         states: dict[str, JobState] | None = None
@@ -233,8 +235,9 @@ class Executor(Adoption, Retries, RemoteExecutor):
                 finished = True
             else:
                 yield info
+        holding = self._submit_held()  # jobs held back under the submit limit, as room frees
         self.next_seconds_between_status_checks = cluster.next_poll_delay(
-            self.poll_interval, self.next_seconds_between_status_checks, finished
+            self.poll_interval, self.next_seconds_between_status_checks, finished or holding
         )
 
     async def sleep(self) -> None:
@@ -252,6 +255,8 @@ class Executor(Adoption, Retries, RemoteExecutor):
             try:
                 states = await asyncio.to_thread(cluster.query_sacct, ids, self.started_at)
                 self.sacct_failures = 0
+                with contextlib.suppress(RuntimeError):  # held or not: next round asks again
+                    states = await asyncio.to_thread(cluster.with_pending_reasons, states)
                 return states
             except RuntimeError as error:
                 self.sacct_failures += 1
@@ -364,6 +369,7 @@ class Executor(Adoption, Retries, RemoteExecutor):
         The status round may hold part of the active list, so cancel from our own record.
         """
         self.here.terminate_all()
+        self._drop_held()
         with self.track_lock:
             ids = set(self.tracked) | {info.external_jobid for info in active_jobs}
         ids = sorted(i for i in ids if i and not i.startswith(ID_PREFIX))

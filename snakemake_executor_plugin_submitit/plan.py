@@ -12,21 +12,24 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
-_RULE = re.compile(r"^(?:local)?rule (\w+):\s*$")
+_RULE = re.compile(r"^(local)?rule (\w+):\s*$")
 _FIELD = re.compile(r"^\s+(\w+): (.*)$")
 _RESOURCE = re.compile(r"(\w+)=([^,]*)(?:,\s*|$)")
 
 
 def parse_dry_run(text: str) -> list[dict[str, Any]]:
-    """Every job block of `snakemake -n` output: rule, threads, wildcards and resources."""
+    """Every job block of `snakemake -n` output: rule, threads, wildcards, resources and
+    outputs (which tell `telepathy status` the jobs already submitted)."""
     jobs: list[dict[str, Any]] = []
     current: dict[str, Any] | None = None
     for line in text.splitlines():
         rule = _RULE.match(line)
         if rule:
-            current = {"rule": rule.group(1), "threads": 1, "resources": {}, "wildcards": {}}
+            current = {"rule": rule.group(2), "local": bool(rule.group(1)), "threads": 1,
+                       "resources": {}, "wildcards": {}}  # fmt: skip
             jobs.append(current)
             continue
         field = _FIELD.match(line) if current is not None else None
@@ -41,6 +44,8 @@ def parse_dry_run(text: str) -> list[dict[str, Any]]:
             current["wildcards"] = {k: v.strip() for k, v in _RESOURCE.findall(value)}
         elif key == "threads":
             current["threads"] = int(value)
+        elif key == "output":
+            current["outputs"] = [path.strip() for path in value.split(",") if path.strip()]
     return jobs
 
 
@@ -131,14 +136,16 @@ def format_plan(plan: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_dry_run(snakemake_args: list[str]) -> str:
-    """Run `snakemake -n ARGS` and return its output (job blocks go to stdout or stderr)."""
+def run_dry_run(snakemake_args: list[str], cwd: Path | None = None) -> str:
+    """Run `snakemake -n ARGS` (in `cwd`) and return its output (job blocks go to stdout or
+    stderr)."""
     args = [a for a in snakemake_args if a != "--"]
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", *args],
         check=False,
         capture_output=True,
         text=True,
+        cwd=cwd,
     )
     if proc.returncode != 0:
         output = (proc.stdout + proc.stderr).strip()

@@ -1,7 +1,8 @@
 """Submitting a Snakemake job again as a new SLURM job, for the Executor (a mixin: it uses the
 executor's tracking, submitter and settings): after a node failed under it (NODE_FAIL,
 BOOT_FAIL), or once with a larger request after it hit its time or memory limit
-(escalation.py decides how much)."""
+(escalation.py decides how much). A resubmission waits for room under the submit limit
+(quota.py) and goes before the jobs held back there."""
 
 from __future__ import annotations
 
@@ -68,10 +69,13 @@ class Retries:
         if raise_ is not None:  # submitit may still be winding it down: never two at once
             with contextlib.suppress(OSError, subprocess.TimeoutExpired):
                 cluster.cancel([old_id])
-        try:
-            record = self._sbatch_jobs([info.job], raise_, old_id if raise_ else "")[0]
-        except Exception as error:
-            return self._finish(info, old_id, f"{why}; resubmission failed: {error}")
+        with self._room_for_one() as room:
+            if not room:  # at the submit limit: again next round, before held jobs (quota.py)
+                return False
+            try:
+                record = self._sbatch_jobs([info.job], raise_, old_id if raise_ else "")[0]
+            except Exception as error:
+                return self._finish(info, old_id, f"{why}; resubmission failed: {error}")
         retry = tracked.infra_retries + (0 if raise_ else 1)
         escalation = raise_.description if raise_ else tracked.escalation
         with self.track_lock:

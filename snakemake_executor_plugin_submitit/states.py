@@ -108,13 +108,15 @@ def parse_sacct_status(text: str) -> dict[str, JobState]:
 
 
 def parse_squeue_status(text: str) -> dict[str, JobState]:
-    """`squeue -h --states=all -o %i|%T` rows -> {job id: state} (only jobs slurmctld knows)."""
+    """`squeue -h --states=all -o %i|%T|%r` rows -> {job id: state, with the reason a pending
+    job waits} (only jobs slurmctld knows; the reason field may be left out)."""
     states: dict[str, JobState] = {}
     for line in text.splitlines():
-        job_id, sep, state = line.strip().partition("|")
+        job_id, sep, rest = line.strip().partition("|")
+        state, _, reason = rest.partition("|")
         if sep and state:
             for one in expand_job_id(job_id):
-                states[one] = JobState(one, state.split()[0])
+                states[one] = JobState(one, state.split()[0], reason=reason.strip())
     return states
 
 

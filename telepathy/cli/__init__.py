@@ -31,6 +31,7 @@ from telepathy.cli import (
     latency,
     merge,
     prepare,
+    submit,
     tables,
     train,
 )
@@ -40,7 +41,8 @@ EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: try again (resume)
 
 log = logging.getLogger("telepathy")
 
-STAGES = (prepare, train, evaluate, baselines, latency, merge, tables, figures, accounting)
+# `submit` is no stage (no rule calls it): it runs the workflow itself, as a SLURM job.
+STAGES = (prepare, train, evaluate, baselines, latency, merge, tables, figures, accounting, submit)
 COMMANDS: dict[str, Command] = {c.name: c for stage in STAGES for c in stage.COMMANDS}
 # The commands that may reach the hub; every other command runs offline by construction.
 ONLINE_COMMANDS = tuple(name for name, command in COMMANDS.items() if command.online)

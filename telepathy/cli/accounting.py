@@ -1,7 +1,9 @@
 """Stage `accounting` (workflow/rules/accounting.smk): for the people who pay for GPU time,
 `plan` (what a workflow will ask for, from a dry run) and `gpu-usage` (what it really used,
-from sacct, requeued segments included), whose logic is the executor plugin's; and
-`job-overhead` (what each rule's jobs spent besides their work, from a run's Snakemake log)."""
+from sacct, requeued segments included), whose logic is the executor plugin's; `status` (where
+the grid stands mid-run: runs per table and dataset, GPU-hours used, asked and planned, time to
+finish); and `job-overhead` (what each rule's jobs spent besides their work, from a run's
+Snakemake log)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,24 @@ def add_plan(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run-log", type=Path, help="saved `snakemake -n` output to read")
     p.add_argument("--json", type=Path, help="also write the plan as JSON here")
     p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="size each rule's runtime from what an earlier run's jobs used (sacct, train.json) "
+        "and write results/<protocol>/runtime_calibration.json, which the workflow then reads",
+    )
+    p.add_argument(
+        "--history",
+        type=Path,
+        default=Path("."),
+        help="with --calibrate: the workflow directory of the earlier run (default: this one)",
+    )
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=0.25,
+        help="with --calibrate: how much above the longest measured job to ask (default 0.25)",
+    )
+    p.add_argument(
         "snakemake_args",
         nargs=argparse.REMAINDER,
         help="arguments for `snakemake -n` (after --), e.g. -- all_paper_tables",
@@ -27,12 +47,39 @@ def run_plan(args: argparse.Namespace) -> int:
     from snakemake_executor_plugin_submitit.plan import format_plan, plan_from_dry_run, run_dry_run
     from telepathy.results.atomic import atomic_write_json
 
-    text = args.dry_run_log.read_text() if args.dry_run_log else run_dry_run(args.snakemake_args)
+    snakemake_args = [a for a in args.snakemake_args if a != "--"]
+    text = args.dry_run_log.read_text() if args.dry_run_log else run_dry_run(snakemake_args)
     plan = plan_from_dry_run(text)
     print(format_plan(plan))
+    if args.calibrate:
+        plan["calibration"] = _calibrate(args, snakemake_args, text)
     if args.json:
         atomic_write_json(args.json, plan)
     return 0
+
+
+def _calibrate(args: argparse.Namespace, snakemake_args: list[str], dry_run: str) -> dict:
+    """`plan --calibrate`: measure the earlier run, write the calibration, print the table."""
+    from telepathy.grid import expand_grid
+    from telepathy.report import calibration as cal
+    from telepathy.report.status_sources import coming_jobs, measured_jobs, workflow_config
+    from telepathy.results.atomic import atomic_write_json
+
+    if not 0 <= args.margin <= 10:
+        raise ValueError(f"--margin {args.margin}: expected a fraction between 0 and 10")
+    jobs, source = measured_jobs(args.history)
+    protocol = expand_grid(workflow_config(Path("."), snakemake_args)[0]).protocol
+    if not jobs:
+        print(f"\nno history ({source}): runtimes stay as sized today; nothing written")
+        return {"source": source, "written": None}
+    measured = cal.measure(jobs)
+    calibrated = cal.calibration(measured, args.margin)
+    rows = cal.predict(coming_jobs(Path("."), snakemake_args, dry_run), measured, calibrated)
+    print("\n" + cal.format_calibration(rows, args.margin, source))
+    path = Path(f"results/{protocol}/runtime_calibration.json")
+    atomic_write_json(path, {**calibrated, "source": source})
+    print(f"wrote {path}: the workflow asks for these runtimes from now on (delete it to undo)")
+    return {"source": source, "written": str(path), "rules": rows}
 
 
 def add_gpu_usage(p: argparse.ArgumentParser) -> None:
@@ -128,6 +175,29 @@ def run_job_overhead(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_status(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workdir", type=Path, default=Path("."), help="the workflow's directory")
+    p.add_argument("--json", type=Path, help="also write the status as JSON here")
+    p.add_argument(
+        "snakemake_args",
+        nargs=argparse.REMAINDER,
+        help="the run's Snakemake arguments (after --), e.g. -- --configfile my.yaml "
+        "all_paper_tables: its config names the grid, its dry run what is left to submit",
+    )
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from telepathy.report.run_status import format_status
+    from telepathy.report.status_sources import gather_status
+    from telepathy.results.atomic import atomic_write_json
+
+    status = gather_status(args.workdir, [a for a in args.snakemake_args if a != "--"])
+    print(format_status(status))
+    if args.json:
+        atomic_write_json(args.json, status)
+    return 0
+
+
 COMMANDS = (
     Command(
         "plan",
@@ -140,6 +210,12 @@ COMMANDS = (
         "GPU-hours used per rule and dataset from sacct, requeues included",
         add_gpu_usage,
         run_gpu_usage,
+    ),
+    Command(
+        "status",
+        "where the grid stands: runs per table and dataset, GPU-hours used, asked and planned",
+        add_status,
+        run_status,
     ),
     Command(
         "job-overhead",

@@ -23,13 +23,26 @@ from telepathy.grid.paths import (
     evaluation_cache_paths,
     existing,
     grid_datasets,
+    latency_result_path,
     merged_table_paths,
     run_result_paths,
     sender_cache_path,
     training_cache_paths,
 )
-from telepathy.grid.products import CATALOGUE, Product, product_inputs, product_paths, products
-from telepathy.grid.resources import baseline_minutes, training_minutes
+from telepathy.grid.products import (
+    CATALOGUE,
+    Product,
+    product_inputs,
+    product_paths,
+    product_runs,
+    products,
+)
+from telepathy.grid.resources import (
+    baseline_minutes,
+    calibrated_minutes,
+    read_calibration,
+    training_minutes,
+)
 from telepathy.grid.runs import (
     BASELINE_WILDCARDS,
     LATENCY_WILDCARDS,
@@ -64,16 +77,20 @@ __all__ = [
     "all_results",
     "baseline_minutes",
     "baseline_result_path",
+    "calibrated_minutes",
     "dataset_result_paths",
     "dataset_runs",
     "evaluation_cache_paths",
     "existing",
     "expand_grid",
     "grid_datasets",
+    "latency_result_path",
     "merged_table_paths",
     "product_inputs",
     "product_paths",
+    "product_runs",
     "products",
+    "read_calibration",
     "run_result_paths",
     "sender_cache_path",
     "training_cache_paths",

@@ -21,7 +21,7 @@ from telepathy.grid.paths import (
     merged_table_paths,
     run_result_paths,
 )
-from telepathy.grid.runs import BridgeRun, Grid
+from telepathy.grid.runs import BaselineRun, BridgeRun, Grid, LatencyRun
 
 REASONING_TASK_TYPES = ("multiple_choice", "numeric", "passkey")
 ABLATION_TABLES = {
@@ -186,3 +186,25 @@ def product_paths(grid: Grid, protocol: str, kind: str, allow_missing: bool) -> 
     if kind == "table":
         return [f"results/{protocol}/tables/{name}.tex" for name in built]
     return [f"results/{protocol}/figures/{name}.{ext}" for name in built for ext in ("pdf", "png")]
+
+
+def product_runs(product: Product, grid: Grid) -> list[BridgeRun | BaselineRun | LatencyRun]:
+    """The runs whose numbers a product shows (what `telepathy status` counts per table): a
+    narrower set than its inputs, which are whole per-dataset tables."""
+    datasets = set(product.datasets)
+    bridges = [r for _, r in sorted(grid.runs.items()) if r.dataset in datasets]
+    baselines = [b for _, b in sorted(grid.baselines.items()) if b.dataset in datasets]
+    study = {name: study for study, name in ABLATION_TABLES.items()}.get(product.name)
+    if product.latency:
+        return [grid.latency[k] for k in sorted(grid.latency)]
+    if product.inspections:
+        return list(product.inspections)
+    if study is not None:
+        return [r for r in bridges if study in r.studies]
+    if product.name == "token_ablation":
+        return [r for r in bridges if {"soft_tokens", "source_layer"} & set(r.studies)]
+    if product.name == "training_curves":
+        return [r for r in bridges if "main" in r.studies]
+    if product.name in ("table1_main", "table2_reasoning", "table3_baselines"):
+        return [r for r in bridges if "main" in r.studies] + baselines
+    return [*bridges, *baselines]  # the appendix, invalid rates, costs, paper comparisons

@@ -9,6 +9,9 @@ paper's headline numbers (method.md §10) as data. The tables: `accuracy_tables`
 `baseline_table`, `comparison_table`, `ablation_tables`, `latency_table`, `cost_table`, each by
 name in `table_builders`; the figures: `figures`, `inspect_figures`, `curves`, `figure_style`,
 each by name in `figure_builders`. Files are read through `results` (their one reader).
+For the people who pay for the GPU time: `run_status` (where a grid stands: `telepathy status`)
+and `calibration` (`plan --calibrate`), both pure, with `status_sources` gathering their facts
+(the config, the executor plugin's record, one sacct call, a dry run, metrics logs).
 
 May import: experiment, data, grid (the product names), results.
 """

@@ -49,6 +49,8 @@ def train_tiny(run: Path, cache: Path, seed: int, *settings: str) -> subprocess.
         "merge-runs",
         "plan",
         "gpu-usage",
+        "status",
+        "submit",
     ],
 )
 def test_every_command_has_help(command):

@@ -9,6 +9,7 @@ from snakemake_executor_plugin_submitit.states import (
     Outcome,
     classify,
     expand_job_id,
+    held_notice,
     parse_sacct_status,
     parse_squeue_status,
 )
@@ -65,6 +66,13 @@ def test_expand_job_id(job_id, expanded):
 def test_squeue_fallback_parsing():
     states = parse_squeue_status("9|RUNNING\n10_[0-1]|PENDING\n")
     assert states["9"].state == "RUNNING" and states["10_1"].state == "PENDING"
+
+
+def test_squeue_gives_the_reason_a_job_waits_which_sacct_does_not_update():
+    # sacct still says Reason "None" for a job held after submission (seen on the test cluster)
+    states = parse_squeue_status("11_2|PENDING|JobHeldAdmin\n12|RUNNING|None\n")
+    assert states["11_2"].reason == "JobHeldAdmin"
+    assert held_notice(states["11_2"], "train_bridge") is not None
 
 
 @pytest.mark.parametrize(

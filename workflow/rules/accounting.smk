@@ -23,3 +23,13 @@ rule report_gpu_usage:
     shell:
         "python -m telepathy gpu-usage --submissions {input.submissions} {params.plan}"
         " --json {output.usage} --table {output.table} > {log} 2>&1"
+
+
+# Where the grid stands, mid-run (from a second shell: add --nolock, the driver holds the lock),
+# after a killed driver, or after the run: `snakemake --nolock status` with the run's
+# --configfile; the same as `telepathy status -- all_paper_tables --configfile ...`.
+rule status:
+    params:
+        configfiles=get_run_configfiles,
+    shell:
+        "python -m telepathy status -- all_paper_tables {params.configfiles}"

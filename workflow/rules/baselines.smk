@@ -36,7 +36,7 @@ rule baseline_zero_shot_sender:
     threads: 8
     resources:
         mem_mb=64000,
-        runtime=get_baseline_runtime,
+        runtime=baseline_runtime("baseline_zero_shot_sender"),
         gpu=1,
         gpu_model="h100",
     params:
@@ -88,7 +88,7 @@ rule baseline_prompt_tuning_control:
     threads: 8
     resources:
         mem_mb=64000,
-        runtime=get_baseline_runtime,
+        runtime=baseline_runtime("baseline_prompt_tuning_control"),
         gpu=1,
         gpu_model="h100",
         max_timeout_requeues=10,
@@ -132,7 +132,7 @@ rule baseline_noise:
     threads: 8
     resources:
         mem_mb=64000,
-        runtime=get_baseline_runtime,
+        runtime=baseline_runtime("baseline_noise"),
         gpu=1,
         gpu_model="h100",
     params:

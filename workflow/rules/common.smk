@@ -17,6 +17,9 @@ BASELINES = GRID.baselines
 LATENCY = GRID.latency
 PRODUCTS = {product.name: product for product in grid.products(GRID)}
 # true: tables and figures from the results that exist; the missing runs are listed, not run
+# `telepathy plan --calibrate` writes it from an earlier run's measured job times; delete it
+# to ask for the default runtimes again.
+CALIBRATION = grid.read_calibration(f"results/{PROTOCOL}/runtime_calibration.json")
 ALLOW_MISSING = str(config.get("allow_missing", False)).lower() == "true"
 
 
@@ -130,8 +133,18 @@ def get_config_sha256(wildcards):
 
 
 def get_train_runtime(wildcards):
-    """Minutes to request for training this bridge."""
-    return grid.training_minutes(_run(wildcards).config)
+    """Minutes to request: the pair's measured step rate once `telepathy plan --calibrate` ran
+    (telepathy.grid.resources), else the paper's (training_minutes)."""
+    config = _run(wildcards).config
+    default = grid.training_minutes(config)
+    return grid.calibrated_minutes(
+        CALIBRATION, "train_bridge", default, wildcards.pair, config.steps
+    )
+
+
+def runtime_of(rule, default):
+    """A rule's `runtime`: its longest measured job (plus margin) after `plan --calibrate`."""
+    return lambda wildcards: grid.calibrated_minutes(CALIBRATION, rule, default)
 
 
 def get_checkpoint(wildcards):
@@ -156,6 +169,11 @@ def get_plan_argument(wildcards):
     """`--plan results/<protocol>/plan.json` if an admin saved the plan before the run."""
     path = f"results/{wildcards.protocol}/plan.json"
     return f"--plan {path}" if os.path.exists(path) else ""
+
+
+def get_run_configfiles(wildcards):
+    """The --configfile arguments this Snakemake was given (what `telepathy status` reads)."""
+    return " ".join(f"--configfile '{path}'" for path in workflow.overwrite_configfiles)
 
 
 def get_all_results(wildcards):
@@ -253,9 +271,11 @@ def get_baseline_options(wildcards):
     return " ".join(args)
 
 
-def get_baseline_runtime(wildcards):
-    """Minutes to request (see telepathy.grid.resources.baseline_minutes)."""
-    return grid.baseline_minutes(_baseline(wildcards))
+def baseline_runtime(rule):
+    """Minutes to request (telepathy.grid.resources.baseline_minutes), or as calibrated."""
+    return lambda wildcards: grid.calibrated_minutes(
+        CALIBRATION, rule, grid.baseline_minutes(_baseline(wildcards))
+    )
 
 
 def get_latency_inputs(wildcards):

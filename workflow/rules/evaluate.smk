@@ -28,7 +28,8 @@ rule evaluate_bridge:
     threads: 8
     resources:
         mem_mb=64000,
-        runtime=30,  # minutes: AG News' 7,600 items at ~20 items/s is the longest
+        # minutes: AG News' 7,600 items at ~20 items/s is the longest
+        runtime=runtime_of("evaluate_bridge", 30),
         gpu=1,
         gpu_model="h100",
     shell:

@@ -16,7 +16,8 @@ rule inspect_bridge:
     threads: 8
     resources:
         mem_mb=64000,
-        runtime=20,  # sender + bridge forward over 200 items, no generation
+        # sender + bridge forward over 200 items, no generation
+        runtime=runtime_of("inspect_bridge", 20),
         gpu=1,
         gpu_model="h100",
     shell:

@@ -15,7 +15,7 @@ rule benchmark_latency:
     threads: 8
     resources:
         mem_mb=64000,
-        runtime=60,
+        runtime=runtime_of("benchmark_latency", 60),
         gpu=1,
         gpu_model="h100",
     params:

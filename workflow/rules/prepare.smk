@@ -16,7 +16,8 @@ rule prepare_models:
     threads: 4
     resources:
         mem_mb=32000,
-        runtime=120,  # minutes: ~31 GB of safetensors for the paper pair
+        # minutes: ~31 GB of safetensors for the paper pair
+        runtime=runtime_of("prepare_models", 120),
         internet=1,
     shell:
         "python -m telepathy prepare-models --pair {wildcards.pair}"
@@ -33,7 +34,7 @@ rule prepare_dataset:
     threads: 2
     resources:
         mem_mb=16000,
-        runtime=30,
+        runtime=runtime_of("prepare_dataset", 30),
         internet=1,
     params:
         local=get_local_data_args,
@@ -59,7 +60,7 @@ rule cache_sender_states:
     threads: 8
     resources:
         mem_mb=48000,  # the sender alone, and the states of one batch at a time
-        runtime=60,
+        runtime=runtime_of("cache_sender_states", 60),
         gpu=1,
         gpu_model="h100",
     params:

@@ -9,6 +9,7 @@ limits), so the controller load does not grow with the number of jobs polled.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import subprocess
 import time
@@ -116,8 +117,10 @@ def with_pending_reasons(states: dict[str, JobState], also: list[str] = ()) -> d
     return {**states, **{i: now[i] for i in wanted if i in now}}
 
 
+@functools.cache
 def read_config() -> dict[str, str]:
-    """`scontrol show config` as {key: value}; empty when scontrol cannot run."""
+    """`scontrol show config` as {key: value}; empty when scontrol cannot run. Read once per
+    driver (2 controller RPCs): the array limit and the submit limits both come from it."""
     try:
         out = subprocess.run(
             ["scontrol", "show", "config"],

@@ -29,7 +29,11 @@ rule report_gpu_usage:
 # after a killed driver, or after the run: `snakemake --nolock status` with the run's
 # --configfile; the same as `telepathy status -- all_paper_tables --configfile ...`.
 rule status:
+    log:
+        "logs/status.log",  # also printed: the table is what the user asked to see
+    conda:
+        "../../envs/telepathy.yaml"
     params:
         configfiles=get_run_configfiles,
     shell:
-        "python -m telepathy status -- all_paper_tables {params.configfiles}"
+        "python -m telepathy status -- all_paper_tables {params.configfiles} 2>&1 | tee {log}"

@@ -206,10 +206,12 @@ def test_offline_compute_nodes_prepare_on_the_submitting_host(slurm_cluster, tmp
 def test_time_limit_signals_checkpoints_requeues_and_resumes(slurm_cluster, tmp_path):
     """(a) A 2-minute limit, USR2 60 s before it: the run checkpoints, requeues itself under
     the same job id, resumes where it stopped, and Snakemake sees one job that succeeds."""
-    # USR2 comes at most ~60 s into each 2-minute segment (the controller checks every 30 s).
-    # 1800 tiny steps take ~90 s on an idle 2-core machine (0.05 s/step), so at least one
-    # requeue always happens; a loaded machine just needs more segments (at most 10).
-    steps = 1800
+    # USR2 comes 60-90 s into each 2-minute segment (60 s before the limit; the controller
+    # checks every 30 s). 3600 tiny steps take ~90 s plus ~7 s of loading on an idle 2-core
+    # machine (0.025 s/step since the bridge got faster: 1800 steps now end in 52 s, before any
+    # signal), so at least one requeue always happens; a loaded machine needs more segments (at
+    # most 10). (With the signal 90 s before the limit it comes after ~20 s: 6 requeues, 4 min.)
+    steps = 3600
     write_config(tmp_path, steps=steps, seeds=[42])
     limits = ("train_bridge:runtime=2", "train_bridge:slurm_signal_delay_s=60")
     proc = snakemake(tmp_path, limits, timeout=900)

@@ -69,11 +69,11 @@ def query_sacct(ids: list[str], since: float) -> dict[str, JobState]:
 
 
 def query_squeue(ids: list[str]) -> dict[str, JobState]:
-    """The controller's view of the jobs (when accounting is down): one squeue call."""
+    """The controller's view of the jobs (when accounting is down, or for what it lags behind):
+    one squeue call."""
     wanted = sorted({i.split("_")[0] for i in ids})
-    return parse_squeue_status(
-        run_command(["squeue", "-h", "--states=all", "--jobs", ",".join(wanted), "-o", "%i|%T|%r"])
-    )
+    command = ["squeue", "-h", "--states=all", "--jobs", ",".join(wanted), "-o", "%i|%T|%M|%r"]
+    return parse_squeue_status(run_command(command))
 
 
 def jobs_by_comment() -> dict[str, set[str]]:

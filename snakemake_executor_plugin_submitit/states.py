@@ -35,6 +35,7 @@ class JobState:
     exit_code: str = ""  # code:signal
     node: str = ""
     reason: str = ""
+    elapsed_s: int = 0  # squeue's %M (the current segment); sacct's rows leave it 0
 
 
 _WAITING = {
@@ -108,16 +109,27 @@ def parse_sacct_status(text: str) -> dict[str, JobState]:
 
 
 def parse_squeue_status(text: str) -> dict[str, JobState]:
-    """`squeue -h --states=all -o %i|%T|%r` rows -> {job id: state, with the reason a pending
-    job waits} (only jobs slurmctld knows; the reason field may be left out)."""
+    """`squeue -h --states=all -o %i|%T|%M|%r` rows -> {job id: state, time used so far, and
+    the reason a pending job waits} (only jobs slurmctld knows; trailing fields may be left
+    out)."""
     states: dict[str, JobState] = {}
     for line in text.splitlines():
-        job_id, sep, rest = line.strip().partition("|")
-        state, _, reason = rest.partition("|")
-        if sep and state:
+        job_id, state, used, reason = [*line.strip().split("|", 3), "", "", ""][:4]
+        if job_id and state:
             for one in expand_job_id(job_id):
-                states[one] = JobState(one, state.split()[0], reason=reason.strip())
+                states[one] = JobState(
+                    one, state.split()[0], reason=reason.strip(), elapsed_s=squeue_seconds(used)
+                )
     return states
+
+
+def squeue_seconds(used: str) -> int:
+    """squeue's %M, [days-][hours:]minutes:seconds, in seconds (0 for an empty field)."""
+    days, _, clock = used.strip().rpartition("-")
+    seconds = 0
+    for part in clock.split(":"):
+        seconds = seconds * 60 + int(part or 0)
+    return seconds + int(days or 0) * 86400
 
 
 def classify(job: JobState, rule: str, log_path: str, we_cancelled: bool = False) -> Verdict:

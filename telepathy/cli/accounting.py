@@ -68,15 +68,16 @@ def _calibrate(args: argparse.Namespace, snakemake_args: list[str], dry_run: str
     if not 0 <= args.margin <= 10:
         raise ValueError(f"--margin {args.margin}: expected a fraction between 0 and 10")
     jobs, source = measured_jobs(args.history)
-    protocol = expand_grid(workflow_config(Path("."), snakemake_args)[0]).protocol
+    config, snakefile = workflow_config(Path("."), snakemake_args)
+    grid = expand_grid(config)
     if not jobs:
         print(f"\nno history ({source}): runtimes stay as sized today; nothing written")
         return {"source": source, "written": None}
     measured = cal.measure(jobs)
     calibrated = cal.calibration(measured, args.margin)
-    rows = cal.predict(coming_jobs(Path("."), snakemake_args, dry_run), measured, calibrated)
+    rows = cal.predict(coming_jobs(grid, snakefile, dry_run), measured, calibrated)
     print("\n" + cal.format_calibration(rows, args.margin, source))
-    path = Path(f"results/{protocol}/runtime_calibration.json")
+    path = Path(f"results/{grid.protocol}/runtime_calibration.json")
     atomic_write_json(path, {**calibrated, "source": source})
     print(f"wrote {path}: the workflow asks for these runtimes from now on (delete it to undo)")
     return {"source": source, "written": str(path), "rules": rows}

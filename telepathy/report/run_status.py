@@ -70,6 +70,7 @@ class Submitted:
     time_min: int
     gpus: int
     submitted_at: float
+    wildcards: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -121,6 +122,7 @@ def submissions_from_registry(records: Iterable[Mapping[str, Any]]) -> list[Subm
                 int(r.get("time_min") or 0),
                 int(r.get("gpus") or 0),
                 float(r.get("submitted_at") or 0.0),
+                dict(r.get("wildcards") or {}),
             )
         )
     return out

@@ -88,7 +88,7 @@ def query_slurm(ids: list[str], since: float, gpus: dict[str, int]) -> tuple[dic
     """SlurmJob per job id from one sacct call (every segment), or from one squeue call when
     accounting does not answer (then only jobs the controller still holds are known)."""
     from snakemake_executor_plugin_submitit.accounting import parse_sacct, run_sacct
-    from snakemake_executor_plugin_submitit.cluster import run_command
+    from snakemake_executor_plugin_submitit.cluster import query_squeue
     from snakemake_executor_plugin_submitit.states import expand_job_id
 
     if not ids:
@@ -97,26 +97,24 @@ def query_slurm(ids: list[str], since: float, gpus: dict[str, int]) -> tuple[dic
         start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(since - 60))
         return slurm_jobs_from_sacct(parse_sacct(run_sacct(ids, start)), expand_job_id), "sacct"
     except RuntimeError as error:
-        parents = sorted({i.split("_")[0] for i in ids})
-        out = run_command(
-            ["squeue", "-h", "--states=all", "-j", ",".join(parents), "-o", "%i|%T|%M"]
-        )
-        jobs = {}
-        for line in out.splitlines():
-            job_id, state, used = line.strip().split("|")
-            for task in expand_job_id(job_id):
-                seconds = _squeue_seconds(used)
-                jobs[task] = SlurmJob(task, state, seconds, seconds * gpus.get(task, 0) / 3600)
+        jobs = {
+            i: SlurmJob(i, job.state, job.elapsed_s, job.elapsed_s * gpus.get(i, 0) / 3600)
+            for i, job in query_squeue(ids).items()
+        }
         return jobs, f"squeue (sacct failed: {error}; ended jobs' GPU-hours not counted)"
 
 
-def _squeue_seconds(used: str) -> int:
-    """squeue's %M: [days-][hours:]minutes:seconds."""
-    days, _, clock = used.rpartition("-")
-    seconds = 0
-    for part in clock.split(":"):
-        seconds = seconds * 60 + int(part or 0)
-    return seconds + int(days or 0) * 86400
+def recorded_jobs(workdir: Path) -> tuple[list[Submitted], dict[str, Submitted], dict, str]:
+    """The plugin's submissions in `workdir` (all, and the newest per SLURM id) and what one
+    query of SLURM says of each: (submissions, newest by id, SlurmJob by id, query used)."""
+    from snakemake_executor_plugin_submitit.registry import SubmissionRegistry
+
+    records = [vars(s) for s in SubmissionRegistry(workdir / RECORD).read()]
+    submissions = submissions_from_registry(records)
+    latest = {s.slurm_id: s for s in submissions}
+    since = min((s.submitted_at for s in submissions), default=time.time())
+    jobs, query = query_slurm(sorted(latest), since, {i: s.gpus for i, s in latest.items()})
+    return submissions, latest, jobs, query
 
 
 def training_left(grid, protocol: str, active: list[Submitted], workdir: Path) -> dict:
@@ -151,17 +149,12 @@ def training_left(grid, protocol: str, active: list[Submitted], workdir: Path) -
 def gather_status(workdir: Path, snakemake_args: list[str]) -> dict[str, Any]:
     """Everything status shows for the workflow in `workdir` run with `snakemake_args`."""
     from snakemake_executor_plugin_submitit.plan import parse_dry_run, run_dry_run
-    from snakemake_executor_plugin_submitit.registry import SubmissionRegistry
     from telepathy.grid import expand_grid
     from telepathy.report.run_status import PENDING, RUNNING
 
     config, snakefile = workflow_config(workdir, snakemake_args)
     grid = expand_grid(config)
-    records = [vars(s) for s in SubmissionRegistry(workdir / RECORD).read()]
-    submissions = submissions_from_registry(records)
-    since = min((s.submitted_at for s in submissions), default=time.time())
-    gpus = {s.slurm_id: s.gpus for s in submissions}
-    jobs, query = query_slurm(sorted(gpus), since, gpus)
+    submissions, latest, jobs, query = recorded_jobs(workdir)
     # What Snakemake would still run (outputs missing); incomplete files are those of the
     # jobs running now, not a reason to stop.
     dry_run = run_dry_run(
@@ -171,7 +164,6 @@ def gather_status(workdir: Path, snakemake_args: list[str]) -> dict[str, Any]:
     local = local_rules(snakefile)
     for job in remaining:
         job["local"] = job["rule"] in local
-    latest = {s.slurm_id: s for s in submissions}
     active = [latest[i] for i, j in jobs.items() if i in latest and j.state in RUNNING | PENDING]
     return summarise_status(
         grid,
@@ -189,26 +181,14 @@ def measured_jobs(history: Path) -> tuple[list[dict[str, Any]], str]:
     """The completed jobs of the run in `history` (its plugin record and one sacct call): rule,
     elapsed and asked time; for bridge training also its pair, steps and mean step time
     (train.json). What `plan --calibrate` sizes the next run from."""
-    from snakemake_executor_plugin_submitit.registry import SubmissionRegistry
-
-    records = SubmissionRegistry(history / RECORD).read()
-    latest = {s.slurm_id: s for s in records}
-    since = min((s.submitted_at for s in records), default=time.time())
-    jobs, query = query_slurm(sorted(latest), since, {i: s.gpus for i, s in latest.items()})
+    _, latest, jobs, query = recorded_jobs(history)
     measured = []
     for slurm_id, s in latest.items():
         job = jobs.get(slurm_id)
         if job is None or job.state != "COMPLETED":
             continue
         row = {"rule": s.rule, "elapsed_s": job.elapsed_s, "time_min": s.time_min}
-        result = next(
-            (
-                history / p
-                for p in submissions_from_registry([vars(s)])[0].outputs
-                if p.endswith("/train.json")
-            ),
-            None,
-        )
+        result = next((history / p for p in s.outputs if p.endswith("/train.json")), None)
         if s.rule == "train_bridge" and result is not None and result.exists():
             record = json.loads(result.read_text())
             row.update(
@@ -220,14 +200,12 @@ def measured_jobs(history: Path) -> tuple[list[dict[str, Any]], str]:
     return measured, f"{len(measured)} completed jobs in {history / RECORD} ({query})"
 
 
-def coming_jobs(workdir: Path, snakemake_args: list[str], dry_run: str) -> list[dict[str, Any]]:
-    """The SLURM jobs a dry run lists (local rules left out), each with its GPUs and asked
-    minutes, and for bridge training its pair and steps (from the grid)."""
+def coming_jobs(grid, snakefile: Path, dry_run: str) -> list[dict[str, Any]]:
+    """The SLURM jobs a dry run of `grid`'s workflow lists (local rules left out), each with
+    its GPUs and asked minutes, and for bridge training its pair and steps (from the grid)."""
     from snakemake_executor_plugin_submitit.plan import parse_dry_run
-    from telepathy.grid import RUN_WILDCARDS, expand_grid
+    from telepathy.grid import RUN_WILDCARDS
 
-    config, snakefile = workflow_config(workdir, snakemake_args)
-    grid = expand_grid(config)
     local = local_rules(snakefile)
     jobs = []
     for job in parse_dry_run(dry_run):

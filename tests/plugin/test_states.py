@@ -64,13 +64,17 @@ def test_expand_job_id(job_id, expanded):
 
 
 def test_squeue_fallback_parsing():
-    states = parse_squeue_status("9|RUNNING\n10_[0-1]|PENDING\n")
+    states = parse_squeue_status("9|RUNNING|1-02:03:04|None\n10_[0-1]|PENDING|0:00|Priority\n")
     assert states["9"].state == "RUNNING" and states["10_1"].state == "PENDING"
+    assert states["9"].elapsed_s == 86400 + 2 * 3600 + 3 * 60 + 4
+    assert states["10_1"].elapsed_s == 0 and states["10_1"].reason == "Priority"
+    # trailing fields may be missing
+    assert parse_squeue_status("8|RUNNING\n")["8"] == JobState("8", "RUNNING")
 
 
 def test_squeue_gives_the_reason_a_job_waits_which_sacct_does_not_update():
     # sacct still says Reason "None" for a job held after submission (seen on the test cluster)
-    states = parse_squeue_status("11_2|PENDING|JobHeldAdmin\n12|RUNNING|None\n")
+    states = parse_squeue_status("11_2|PENDING|0:00|JobHeldAdmin\n12|RUNNING|5:01|None\n")
     assert states["11_2"].reason == "JobHeldAdmin"
     assert held_notice(states["11_2"], "train_bridge") is not None
 

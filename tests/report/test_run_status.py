@@ -23,7 +23,7 @@ from telepathy.report.run_status import (
     slurm_jobs_from_sacct,
     summarise_status,
 )
-from telepathy.report.status_sources import _config_files, _squeue_seconds, local_rules
+from telepathy.report.status_sources import _config_files, local_rules
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = yaml.safe_load((REPO / "tests" / "workflow" / "config.yaml").read_text())
@@ -150,9 +150,30 @@ def test_every_run_of_the_grid_is_a_unit_with_the_tables_that_show_it(grid):
     assert all("table1_main" in u.tables for u in units if u.run in grid.runs.values())
 
 
-def test_the_sources_read_config_files_local_rules_and_squeue_times():
+def test_the_sources_read_config_files_and_local_rules():
     args = ["all_paper_tables", "--configfile", "a.yaml", "b.yml", "-j", "4"]
     assert _config_files(args) == [Path("a.yaml"), Path("b.yml")]
     assert {"all", "paper_table", "merge_runs"} <= local_rules(REPO / "Snakefile")
     assert "train_bridge" not in local_rules(REPO / "Snakefile")
-    assert _squeue_seconds("1-02:03:04") == 86400 + 7384 and _squeue_seconds("5:06") == 306
+
+
+def test_status_asks_squeue_once_when_sacct_fails(monkeypatch):
+    from snakemake_executor_plugin_submitit import accounting, cluster
+    from telepathy.report.status_sources import query_slurm
+
+    def sacct_down(ids, start):
+        raise RuntimeError("slurmdbd not responding")
+
+    calls = []
+
+    def squeue(command):
+        calls.append(command)
+        return "31|RUNNING|1:00:00|None\n32_[0-1]|PENDING|0:00|Priority\n"
+
+    monkeypatch.setattr(accounting, "run_sacct", sacct_down)
+    monkeypatch.setattr(cluster, "run_command", squeue)
+    jobs, query = query_slurm(["31", "32_0", "32_1"], 0.0, {"31": 2, "32_0": 1})
+    assert len(calls) == 1 and calls[0][0] == "squeue"
+    assert jobs["31"] == SlurmJob("31", "RUNNING", 3600, 2.0)
+    assert jobs["32_1"] == SlurmJob("32_1", "PENDING", 0, 0.0)
+    assert query.startswith("squeue (sacct failed: slurmdbd not responding")

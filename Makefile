@@ -40,18 +40,24 @@ tex:
 	    echo "pdflatex missing: install texlive-latex-base texlive-latex-recommended"; \
 	  fi; }
 
-# The complete suite, what CI runs (about 30 min on 2 cores).
+# Two pytest workers (pytest-xdist): the SLURM cluster's tests run one after another on one of
+# them (tests/conftest.py groups them) and spend most of their time waiting on SLURM, while the
+# other worker runs everything else. PYTEST_WORKERS=0 runs the suite in one process.
+PYTEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=30
+
+# The complete suite, what CI runs (about 33 min on 2 cores).
 test: models tex
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 # The inner loop (under 5 min on 2 cores): every test but the `slow` ones (whole workflows, the
 # real small pair, training end to end) and the SLURM cluster's.
 test-fast: models
-	$(BIN)/python -m pytest -m "not slow and not slurm"
+	$(PYTEST) -m "not slow and not slurm"
 
 # Every lower bound in pyproject.toml is one the code ran with: a second venv with each direct
 # dependency at its floor (.ci/floors.py derives the pins from pyproject.toml; torch stays at
-# TORCH_SPEC), its own model cache, and a fast subset of the tests. CI runs it after `make test`.
+# TORCH_SPEC), its own model cache, and a fast subset of the tests. CI runs it beside `make test`.
 FLOORS_VENV ?= .venv-floors
 FLOORS_BIN := $(FLOORS_VENV)/bin
 FLOORS_CACHE := $(abspath $(FLOORS_VENV))/telepathy-cache
@@ -77,7 +83,8 @@ test-floors: install
 	TELEPATHY_CACHE=$(FLOORS_CACHE) $(FLOORS_BIN)/telepathy prepare-models --pair small \
 		--manifest $(FLOORS_VENV)/small.json
 	TELEPATHY_CACHE=$(FLOORS_CACHE) PATH="$(abspath $(FLOORS_BIN)):$$PATH" \
-		$(FLOORS_BIN)/python -m pytest -p no:cacheprovider $(FLOORS_TESTS)
+		$(FLOORS_BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider \
+		$(FLOORS_TESTS)
 
 # The Python, the workflow's formatting (snakefmt: Black inside rules) and Snakemake's own lints.
 lint: install

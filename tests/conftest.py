@@ -149,3 +149,27 @@ def pdflatex() -> str:
             pytest.fail(reason)
         pytest.skip(reason)
     return path
+
+
+CLUSTER_TESTS = "tests/slurm/"  # node ids are relative to the repository root
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under `-n N --dist loadgroup` (make test): every test on the SLURM test cluster goes to
+    one worker, one after another. They share one node (two GPU slots) and some kill its
+    daemons, so two at once would see each other's jobs. The largest group is handed out first,
+    so the cluster's ~30 min start at once while the other worker runs everything else (the
+    cluster tests mostly wait on SLURM). A scheduler, not `xdist_group` marks: xdist 3.8 groups
+    by rewriting `item._nodeid`, which pytest 9.2 no longer reads."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ClusterTestsTogether(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith(CLUSTER_TESTS):
+                return CLUSTER_TESTS
+            return super()._split_scope(nodeid)
+
+    return ClusterTestsTogether(config, log)

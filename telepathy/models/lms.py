@@ -259,10 +259,17 @@ def load_lm(
 
 @functools.lru_cache(maxsize=4)
 def _shared_tokenizer(folder: str) -> Any:
-    """Both tiny models borrow one tokenizer: parse its JSON once per process, not twice."""
+    """Both tiny models borrow one tokenizer: parse its JSON once per process, not twice. Its
+    pad token is set here, before any model is built from it: the config takes pad_token_id
+    from it, and transformers zeroes the embedding's padding row at init. Set later (as load_lm
+    does for real tokenizers), the first tiny model a process built had other weights than every
+    later one (seen on transformers 4.56)."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token  # the original code's convention: pad = EOS
+    return tokenizer
 
 
 def _build_random(

@@ -36,6 +36,7 @@ def test_tiny_pair_loads_frozen_in_well_under_a_second(model_cache):
 
 
 def test_random_init_weights_are_identical_across_loads(model_cache):
+    lms._shared_tokenizer.cache_clear()  # as in a new process: the first load builds it
     a = load_lm(PAIRS["tiny"].receiver, device=torch.device("cpu"), cache_root=model_cache)
     torch.manual_seed(123)  # the caller's RNG must not change the weights ...
     b = load_lm(PAIRS["tiny"].receiver, device=torch.device("cpu"), cache_root=model_cache)

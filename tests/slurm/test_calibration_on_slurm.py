@@ -15,10 +15,22 @@ import pytest
 from snakemake_executor_plugin_submitit.accounting import parse_sacct, run_sacct, summarise_usage
 from snakemake_executor_plugin_submitit.registry import SubmissionRegistry
 
-from .test_workflow_on_slurm import environment, snakemake, snakemake_command, write_config
+from .test_workflow_on_slurm import (
+    RUN_DIR,
+    environment,
+    evaluated,
+    snakemake,
+    snakemake_command,
+    write_config,
+)
 
 pytestmark = pytest.mark.slurm
 GPU_RULES = ("train_bridge", "evaluate_bridge", "inspect_bridge")
+# every GPU rule's jobs and nothing after them (the tables and figures are local rules)
+TARGETS = (
+    *evaluated(42, 123),
+    RUN_DIR.replace("/train/", "/inspect/", 1).format(seed=42) + "/soft_tokens.npz",
+)
 
 
 def gpu_hours_by_rule(workdir: Path) -> dict[str, float]:
@@ -38,10 +50,12 @@ def test_a_calibrated_plan_predicts_the_next_run_and_asks_for_less(slurm_cluster
     for workdir in (first, second):
         workdir.mkdir()
         write_config(workdir, steps=300, seeds=[42, 123])
-    ran = snakemake(first, timeout=900)
+    ran = snakemake(first, timeout=900, targets=TARGETS)
     assert ran.returncode == 0, ran.stderr[-3000:]
 
-    args = snakemake_command(second)[3:]  # the second run's arguments, after `-m snakemake`
+    args = snakemake_command(second, targets=TARGETS)[
+        3:
+    ]  # the second run's arguments, after `-m snakemake`
     plan = subprocess.run(
         [sys.executable, "-m", "telepathy", "plan", "--calibrate", "--history", str(first),
          "--json", "plan.json", "--", *args],
@@ -54,7 +68,7 @@ def test_a_calibrated_plan_predicts_the_next_run_and_asks_for_less(slurm_cluster
     }
     assert (second / "results/corrected/runtime_calibration.json").exists()
 
-    ran = snakemake(second, timeout=900)
+    ran = snakemake(second, timeout=900, targets=TARGETS)
     assert ran.returncode == 0, ran.stderr[-3000:]
     used = gpu_hours_by_rule(second)
     for rule in GPU_RULES:

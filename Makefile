@@ -44,7 +44,8 @@ tex:
 # them (tests/conftest.py groups them) and spend most of their time waiting on SLURM, while the
 # other worker runs everything else. PYTEST_WORKERS=0 runs the suite in one process.
 PYTEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=30
+XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
+PYTEST := $(BIN)/python -m pytest $(XDIST) --durations=30
 
 # The complete suite, what CI runs (about 33 min on 2 cores).
 test: models tex
@@ -83,8 +84,7 @@ test-floors: install
 	TELEPATHY_CACHE=$(FLOORS_CACHE) $(FLOORS_BIN)/telepathy prepare-models --pair small \
 		--manifest $(FLOORS_VENV)/small.json
 	TELEPATHY_CACHE=$(FLOORS_CACHE) PATH="$(abspath $(FLOORS_BIN)):$$PATH" \
-		$(FLOORS_BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider \
-		$(FLOORS_TESTS)
+		$(FLOORS_BIN)/python -m pytest $(XDIST) -p no:cacheprovider $(FLOORS_TESTS)
 
 # The Python, the workflow's formatting (snakefmt: Black inside rules) and Snakemake's own lints.
 lint: install

@@ -16,9 +16,9 @@ from snakemake_executor_plugin_submitit.accounting import parse_sacct, run_sacct
 from snakemake_executor_plugin_submitit.registry import SubmissionRegistry
 
 from .test_workflow_on_slurm import (
-    RUN_DIR,
     environment,
     evaluated,
+    result_file,
     snakemake,
     snakemake_command,
     write_config,
@@ -27,10 +27,7 @@ from .test_workflow_on_slurm import (
 pytestmark = pytest.mark.slurm
 GPU_RULES = ("train_bridge", "evaluate_bridge", "inspect_bridge")
 # every GPU rule's jobs and nothing after them (the tables and figures are local rules)
-TARGETS = (
-    *evaluated(42, 123),
-    RUN_DIR.replace("/train/", "/inspect/", 1).format(seed=42) + "/soft_tokens.npz",
-)
+TARGETS = (*evaluated(42, 123), result_file("inspect", 42, "soft_tokens.npz"))
 
 
 def gpu_hours_by_rule(workdir: Path) -> dict[str, float]:
@@ -53,9 +50,8 @@ def test_a_calibrated_plan_predicts_the_next_run_and_asks_for_less(slurm_cluster
     ran = snakemake(first, timeout=900, targets=TARGETS)
     assert ran.returncode == 0, ran.stderr[-3000:]
 
-    args = snakemake_command(second, targets=TARGETS)[
-        3:
-    ]  # the second run's arguments, after `-m snakemake`
+    # the second run's arguments, after `python -m snakemake`
+    args = snakemake_command(second, targets=TARGETS)[3:]
     plan = subprocess.run(
         [sys.executable, "-m", "telepathy", "plan", "--calibrate", "--history", str(first),
          "--json", "plan.json", "--", *args],

@@ -17,6 +17,7 @@ from .slurmtools import SlurmCluster, run, wait_until
 from .test_workflow_on_slurm import (
     RUN_DIR,
     environment,
+    result_file,
     snakemake_command,
     submissions,
     write_config,
@@ -133,6 +134,4 @@ def test_a_scancel_of_the_driver_and_a_second_submit_redo_no_finished_work(slurm
     )
     assert slurm_trains == sorted(s["slurm_id"] for s in first_run if s["rule"] == "train_bridge")
     for seed in (42, 123):
-        assert (
-            tmp_path / RUN_DIR.format(seed=seed).replace("train", "eval") / "eval.json"
-        ).exists()
+        assert (tmp_path / result_file("eval", seed, "eval.json")).exists()

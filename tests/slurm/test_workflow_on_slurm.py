@@ -48,16 +48,20 @@ def write_config(workdir: Path, *, steps: int, seeds: list[int], **settings) -> 
     return path
 
 
+def result_file(stage: str, seed: int, name: str) -> str:
+    """A tiny run's file of one stage (train, eval, inspect), relative to the workflow dir."""
+    return f"{RUN_DIR.replace('/train/', f'/{stage}/', 1).format(seed=seed)}/{name}"
+
+
 def trained(*seeds: int) -> tuple[str, ...]:
     """Targets that stop at the bridges' training: the fault tests check nothing after it (the
     evaluations, tables and figures would add a minute of jobs to each)."""
-    return tuple(RUN_DIR.format(seed=seed) + "/train.json" for seed in seeds)
+    return tuple(result_file("train", seed, "train.json") for seed in seeds)
 
 
 def evaluated(*seeds: int) -> tuple[str, ...]:
     """Targets that stop at the bridges' evaluation (a run's two result files)."""
-    eval_dir = RUN_DIR.replace("/train/", "/eval/", 1)
-    return trained(*seeds) + tuple(eval_dir.format(seed=seed) + "/eval.json" for seed in seeds)
+    return trained(*seeds) + tuple(result_file("eval", seed, "eval.json") for seed in seeds)
 
 
 def snakemake_command(

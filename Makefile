@@ -47,7 +47,7 @@ PYTEST_WORKERS ?= 2
 XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
 PYTEST := $(BIN)/python -m pytest $(XDIST) --durations=30
 
-# The complete suite, what CI runs (about 33 min on 2 cores).
+# The complete suite, what CI runs (about 30 min on 2 cores; README, Measured here).
 test: models tex
 	$(PYTEST)
 

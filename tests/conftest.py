@@ -156,9 +156,10 @@ CLUSTER_TESTS = "tests/slurm/"  # node ids are relative to the repository root
 
 def pytest_collection_modifyitems(items):
     """Tests marked `timing` go last (a stable sort keeps the rest in order). They hold jobs'
-    wall times to a bar; under `make test` the SLURM worker reaches them ~15 min after the
-    other worker has finished, so the jobs they time do not share the 2 cores with the suite,
-    and every import they time has been read from disk before."""
+    wall times to a bar; under `make test` the SLURM worker reaches them after the other
+    worker has finished (≈27 min of cluster tests against ≈17 min of the rest), so the jobs
+    they time do not share the 2 cores with the suite, and every import they time has been
+    read from disk before."""
     items.sort(key=lambda item: item.get_closest_marker("timing") is not None)
 
 
@@ -167,7 +168,7 @@ def pytest_xdist_make_scheduler(config, log):
     """Under `-n N --dist loadgroup` (make test): every test on the SLURM test cluster goes to
     one worker, one after another. They share one node (two GPU slots) and some kill its
     daemons, so two at once would see each other's jobs. The largest group is handed out first,
-    so the cluster's ~30 min start at once while the other worker runs everything else (the
+    so the cluster's ≈27 min start at once while the other worker runs everything else (the
     cluster tests mostly wait on SLURM). A scheduler, not `xdist_group` marks: xdist 3.8 groups
     by rewriting `item._nodeid`, which pytest 9.2 no longer reads."""
     if config.getvalue("dist") != "loadgroup":

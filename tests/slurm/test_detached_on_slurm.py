@@ -15,7 +15,6 @@ import pytest
 
 from .slurmtools import SlurmCluster, run, wait_until
 from .test_workflow_on_slurm import (
-    RUN_DIR,
     environment,
     result_file,
     snakemake_command,
@@ -93,7 +92,7 @@ def test_submit_returns_at_once_and_the_workflow_finishes_on_the_cluster(slurm_c
 
 
 def trained(workdir: Path) -> list[int]:
-    return [s for s in (42, 123) if (workdir / RUN_DIR.format(seed=s) / "train.json").exists()]
+    return [s for s in (42, 123) if (workdir / result_file("train", s, "train.json")).exists()]
 
 
 def test_a_scancel_of_the_driver_and_a_second_submit_redo_no_finished_work(slurm_cluster, tmp_path):

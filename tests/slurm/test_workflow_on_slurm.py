@@ -266,7 +266,7 @@ def test_scancel_is_reported_cancelled_with_the_log_and_a_rerun_completes(slurm_
     output = (tmp_path / "driver.log").read_text()
     assert f"CANCELLED: slurm job {train[0]['slurm_id']}" in output
     assert "cancelled by a user or an admin" in output and train[0]["log"] in output
-    assert not (tmp_path / RUN_DIR.format(seed=42) / "train.json").exists()
+    assert not (tmp_path / result_file("train", 42, "train.json")).exists()
 
     rerun = snakemake(tmp_path, targets=trained(42))
     assert rerun.returncode == 0, rerun.stderr[-4000:]

@@ -9,7 +9,9 @@ Pure parsing and summing here; the CLI runs sacct or reads its saved output.
 from __future__ import annotations
 
 import re
+import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +120,41 @@ def parse_sacct(text: str) -> list[Segment]:
     return segments
 
 
+# How long before the plugin wrote down a submission its job may start: sbatch's own latency
+# and the clocks of the submitting host and the controller.
+SUBMIT_SLACK_S = 60
+
+
+def own_segments(segments: list[Segment], submitted_at: Mapping[str, float]) -> list[Segment]:
+    """The segments of the submitted jobs, without older jobs of the same ids. SLURM numbers
+    jobs anew once a controller's state is reset, and its accounting keeps the older jobs:
+    `sacct -j 7 --duplicates` (which the requeued segments need) lists every job that was ever
+    7, by its own id or as an array task's raw id. A segment is this record's if its id (or
+    its array's) was submitted and it did not start before that. `submitted_at`: epoch seconds
+    per SLURM id (123 or 123_4); empty keeps everything."""
+    if not submitted_at:
+        return list(segments)
+    by_array: dict[str, float] = {}
+    for job_id, when in submitted_at.items():
+        parent = job_id.split("_")[0]
+        by_array[parent] = min(when, by_array.get(parent, when))
+    kept = []
+    for seg in segments:
+        since = submitted_at.get(seg.array_job_id, by_array.get(seg.array_job_id.split("_")[0]))
+        started = _epoch(seg.start)
+        if since is not None and (started is None or started >= since - SUBMIT_SLACK_S):
+            kept.append(seg)
+    return kept
+
+
+def _epoch(stamp: str) -> float | None:
+    """sacct's local `2026-12-07T12:21:44` as epoch seconds; None for Unknown/None."""
+    try:
+        return time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+
+
 def _job_totals(
     segments: list[Segment], submissions: dict[str, dict[str, Any]]
 ) -> dict[str, dict[str, Any]]:
@@ -196,7 +233,9 @@ def summarise_usage(
     what it asked for (time limit x GPUs, once per segment: a requeued job asks again); with a
     `telepathy plan` JSON, each rule carries the GPU-hours planned before the run.
     """
-    jobs = _job_totals(segments, submissions or {})
+    submissions = submissions or {}
+    submitted_at = {i: s.get("submitted_at", 0.0) for i, s in submissions.items()}
+    jobs = _job_totals(own_segments(segments, submitted_at), submissions)
     by_rule = _group(jobs, "rule")
     if plan is not None:
         planned = {row["rule"]: row["gpu_hours"] for row in plan["rules"]}

@@ -155,11 +155,10 @@ CLUSTER_TESTS = "tests/slurm/"  # node ids are relative to the repository root
 
 
 def pytest_collection_modifyitems(items):
-    """Tests marked `timing` go last (a stable sort keeps the rest in order). They hold jobs'
-    wall times to a bar; under `make test` the SLURM worker reaches them after the other
-    worker has finished (≈27 min of cluster tests against ≈17 min of the rest), so the jobs
-    they time do not share the 2 cores with the suite, and every import they time has been
-    read from disk before."""
+    """Tests marked `timing` go last (a stable sort keeps the rest in order): they hold wall
+    times to a bar, and the later they run, the more of what they import has been read from
+    disk. `make test` runs them in a second pytest process of their own, after the two workers
+    of the first are done, so that nothing else shares the 2 cores with the work they time."""
     items.sort(key=lambda item: item.get_closest_marker("timing") is not None)
 
 

@@ -149,6 +149,7 @@ def test_parse_label_rejects_bad_label_sets() -> None:
         parse_label("x", AGNEWS, {"sci": ["tech"]})
 
 
+@pytest.mark.timing
 def test_parse_label_is_fast_on_many_outputs() -> None:
     labels = [f"intent_{i}" for i in range(77)]
     outputs = [f"the intent is intent_{i % 90} maybe" for i in range(10_000)]

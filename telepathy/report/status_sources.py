@@ -84,18 +84,23 @@ def local_rules(snakefile: Path) -> set[str]:
     return rules
 
 
-def query_slurm(ids: list[str], since: float, gpus: dict[str, int]) -> tuple[dict, str]:
-    """SlurmJob per job id from one sacct call (every segment), or from one squeue call when
-    accounting does not answer (then only jobs the controller still holds are known)."""
-    from snakemake_executor_plugin_submitit.accounting import parse_sacct, run_sacct
+def query_slurm(
+    ids: list[str], submitted_at: dict[str, float], gpus: dict[str, int]
+) -> tuple[dict, str]:
+    """SlurmJob per job id from one sacct call (every segment of each, none of an older job
+    of the same id), or from one squeue call when accounting does not answer (then only jobs
+    the controller still holds are known). `submitted_at`: epoch seconds per id."""
+    from snakemake_executor_plugin_submitit.accounting import own_segments, parse_sacct, run_sacct
     from snakemake_executor_plugin_submitit.cluster import query_squeue
     from snakemake_executor_plugin_submitit.states import expand_job_id
 
     if not ids:
         return {}, "none: nothing submitted yet"
     try:
+        since = min(submitted_at.values(), default=time.time())
         start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(since - 60))
-        return slurm_jobs_from_sacct(parse_sacct(run_sacct(ids, start)), expand_job_id), "sacct"
+        segments = own_segments(parse_sacct(run_sacct(ids, start)), submitted_at)
+        return slurm_jobs_from_sacct(segments, expand_job_id), "sacct"
     except RuntimeError as error:
         jobs = {
             i: SlurmJob(i, job.state, job.elapsed_s, job.elapsed_s * gpus.get(i, 0) / 3600)
@@ -112,8 +117,11 @@ def recorded_jobs(workdir: Path) -> tuple[list[Submitted], dict[str, Submitted],
     records = [vars(s) for s in SubmissionRegistry(workdir / RECORD).read()]
     submissions = submissions_from_registry(records)
     latest = {s.slurm_id: s for s in submissions}
-    since = min((s.submitted_at for s in submissions), default=time.time())
-    jobs, query = query_slurm(sorted(latest), since, {i: s.gpus for i, s in latest.items()})
+    jobs, query = query_slurm(
+        sorted(latest),
+        {i: s.submitted_at for i, s in latest.items()},
+        {i: s.gpus for i, s in latest.items()},
+    )
     return submissions, latest, jobs, query
 
 

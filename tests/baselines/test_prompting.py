@@ -546,6 +546,7 @@ def test_baseline_help_lists_the_methods(capsys):
 
 @pytest.mark.slow
 @pytest.mark.small
+@pytest.mark.timing  # 13 s alone; the bar is 90
 def test_text_relay_on_the_small_pair(small_cache, tmp_path):
     """Real weights (Gemma-3-270M summarises, SmolLM2-135M-Instruct answers) on 3 items."""
     started = time.perf_counter()

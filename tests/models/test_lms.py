@@ -18,6 +18,7 @@ from telepathy.models.prepare import hub_error
 from telepathy.results.checkpoint import CheckpointError, check_matches
 
 
+@pytest.mark.timing
 def test_tiny_pair_loads_frozen_in_well_under_a_second(model_cache):
     # The first load in a process also pays transformers' one-time lazy imports (~4 s here),
     # which every pair pays alike; the pair's own load time is what the budget is about.

@@ -32,6 +32,7 @@ def small_pair(small_cache):
 
 
 @pytest.mark.slow
+@pytest.mark.timing
 def test_cached_small_pair_loads_fast_and_frozen(small_pair, small_cache):
     # GGUF dequantisation takes 20-60 s per model; the cache must make that a one-time cost.
     # Timed on a second load: the first also pays transformers' lazy imports of each family.

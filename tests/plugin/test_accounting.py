@@ -74,6 +74,34 @@ def test_every_requeued_segment_counts():
     assert usage["gpu_hours"] == pytest.approx(1800 / 3600 + 2)
 
 
+def test_an_older_job_of_the_same_id_is_not_counted():
+    """After a controller's state was reset SLURM hands out 101 again; `sacct --duplicates`
+    then lists the older job 101 too, and asked for 104 it also answers with an older array's
+    task whose raw id was 104 (both seen on the test cluster: the calibration's GPU time came
+    out doubled, and one rule's jobs counted under another). What started before the
+    submission is not this job's; a start within the slack (sbatch's latency, clocks) and a
+    requeued segment are."""
+    import time
+
+    submitted = time.mktime(time.strptime("2026-01-01T09:59:30", "%Y-%m-%dT%H:%M:%S"))
+    older = f"101|101|{TRAIN}|gpu|COMPLETED|0:0|7200|{TRES_GPU}|2025-12-31T08:00:00|{T0}"
+    early = "2026-01-01T09:58:40"  # 50 s before the submission was written down
+    sacct = "\n".join(
+        [older, SACCT.splitlines()[0], SACCT.splitlines()[1],
+         f"102|102|{EVAL}|gpu|COMPLETED|0:0|300|{TRES_GPU}|{early}|{T1}",
+         f"104|104|{EVAL}|gpu|PENDING|0:0|0|{TRES_GPU}|Unknown|Unknown",
+         f"104|99_3|{TRAIN}|gpu|COMPLETED|0:0|500|{TRES_GPU}|2025-12-31T08:00:00|{T0}"]
+    )  # fmt: skip
+    record = {"rule": "x", "wildcards": {}, "submitted_at": submitted}
+    records = dict.fromkeys(("101", "102", "104"), record)
+    jobs = {job["job_id"]: job for job in summarise_usage(parse_sacct(sacct), records)["jobs"]}
+    assert jobs["101"]["segments"] == 2 and jobs["101"]["elapsed_s"] == 1500
+    assert jobs["102"]["elapsed_s"] == 300
+    assert jobs["104"]["states"] == ["PENDING"] and jobs["104"]["array_job_id"] == "104"
+    unrecorded = {job["job_id"]: job for job in summarise_usage(parse_sacct(sacct))["jobs"]}
+    assert unrecorded["101"]["segments"] == 3  # without the record there is no telling
+
+
 def test_malformed_sacct_line_names_the_line():
     with pytest.raises(ValueError, match="sacct line 1 has 3 fields, expected 10"):
         parse_sacct("1|2|3\n")

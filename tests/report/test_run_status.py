@@ -157,6 +157,26 @@ def test_the_sources_read_config_files_and_local_rules():
     assert "train_bridge" not in local_rules(REPO / "Snakefile")
 
 
+def test_status_leaves_out_an_older_job_of_the_same_id(monkeypatch):
+    """sacct --duplicates after a controller's state was reset: job 31 of last week and ours."""
+    import time
+
+    from snakemake_executor_plugin_submitit import accounting
+    from telepathy.report.status_sources import query_slurm
+
+    tres = "cpu=1,gres/gpu=1"
+    answer = (
+        f"31|31|train_bridge|gpu|COMPLETED|0:0|7200|{tres}|2026-11-30T08:00:00|2026-11-30T10:00:00\n"
+        f"31|31|train_bridge|gpu|RUNNING|0:0|600|{tres}|2026-12-07T12:00:10|Unknown\n"
+    )
+    asked = []
+    monkeypatch.setattr(accounting, "run_sacct", lambda ids, start: asked.append(start) or answer)
+    submitted = time.mktime(time.strptime("2026-12-07T12:00:00", "%Y-%m-%dT%H:%M:%S"))
+    jobs, query = query_slurm(["31"], {"31": submitted}, {"31": 1})
+    assert query == "sacct" and asked == ["2026-12-07T11:59:00"]
+    assert jobs["31"] == SlurmJob("31", "RUNNING", 600, 600 / 3600)
+
+
 def test_status_asks_squeue_once_when_sacct_fails(monkeypatch):
     from snakemake_executor_plugin_submitit import accounting, cluster
     from telepathy.report.status_sources import query_slurm
@@ -172,7 +192,8 @@ def test_status_asks_squeue_once_when_sacct_fails(monkeypatch):
 
     monkeypatch.setattr(accounting, "run_sacct", sacct_down)
     monkeypatch.setattr(cluster, "run_command", squeue)
-    jobs, query = query_slurm(["31", "32_0", "32_1"], 0.0, {"31": 2, "32_0": 1})
+    submitted = {"31": 0.0, "32_0": 0.0, "32_1": 0.0}
+    jobs, query = query_slurm(["31", "32_0", "32_1"], submitted, {"31": 2, "32_0": 1})
     assert len(calls) == 1 and calls[0][0] == "squeue"
     assert jobs["31"] == SlurmJob("31", "RUNNING", 3600, 2.0)
     assert jobs["32_1"] == SlurmJob("32_1", "PENDING", 0, 0.0)

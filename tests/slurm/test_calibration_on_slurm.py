@@ -23,9 +23,10 @@ from .test_workflow_on_slurm import (
     write_config,
 )
 
-# `timing`: last in the suite. These jobs last 5-30 s, mostly start-up, and sacct counts whole
-# seconds; beside the rest of the suite on 2 cores (or first, with nothing read from disk yet)
-# they ran up to 30 % longer or shorter from one run to the next (slurm/README.md).
+# `timing`: after the rest of the suite, alone (make test). These jobs last 5-30 s, mostly
+# start-up, and sacct counts whole seconds; beside the rest of the suite on 2 cores (or first,
+# with nothing read from disk yet) they ran up to 30 % longer or shorter from one run to the
+# next (slurm/README.md).
 pytestmark = [pytest.mark.slurm, pytest.mark.timing]
 GPU_RULES = ("train_bridge", "evaluate_bridge", "inspect_bridge")
 # every GPU rule's jobs and nothing after them (the tables and figures are local rules)

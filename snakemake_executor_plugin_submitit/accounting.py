@@ -9,11 +9,12 @@ Pure parsing and summing here; the CLI runs sacct or reads its saved output.
 from __future__ import annotations
 
 import re
-import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from snakemake_executor_plugin_submitit.states import before, submission_time
 
 # Fields requested from sacct, in this order, with --parsable2 (| separated, no trailing |).
 SACCT_FIELDS = (
@@ -120,11 +121,6 @@ def parse_sacct(text: str) -> list[Segment]:
     return segments
 
 
-# How long before the plugin wrote down a submission its job may start: sbatch's own latency
-# and the clocks of the submitting host and the controller.
-SUBMIT_SLACK_S = 60
-
-
 def own_segments(segments: list[Segment], submitted_at: Mapping[str, float]) -> list[Segment]:
     """The segments of the submitted jobs, without older jobs of the same ids. SLURM numbers
     jobs anew once a controller's state is reset, and its accounting keeps the older jobs:
@@ -134,25 +130,12 @@ def own_segments(segments: list[Segment], submitted_at: Mapping[str, float]) -> 
     per SLURM id (123 or 123_4); empty keeps everything."""
     if not submitted_at:
         return list(segments)
-    by_array: dict[str, float] = {}
-    for job_id, when in submitted_at.items():
-        parent = job_id.split("_")[0]
-        by_array[parent] = min(when, by_array.get(parent, when))
     kept = []
     for seg in segments:
-        since = submitted_at.get(seg.array_job_id, by_array.get(seg.array_job_id.split("_")[0]))
-        started = _epoch(seg.start)
-        if since is not None and (started is None or started >= since - SUBMIT_SLACK_S):
+        since = submission_time(seg.array_job_id, submitted_at)
+        if since is not None and not before(seg.start, since):
             kept.append(seg)
     return kept
-
-
-def _epoch(stamp: str) -> float | None:
-    """sacct's local `2026-12-07T12:21:44` as epoch seconds; None for Unknown/None."""
-    try:
-        return time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S"))
-    except ValueError:
-        return None
 
 
 def _job_totals(

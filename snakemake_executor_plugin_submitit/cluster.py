@@ -13,7 +13,7 @@ import functools
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from snakemake_executor_plugin_submitit.states import (
     SACCT_STATUS_FIELDS,
@@ -54,8 +54,12 @@ def is_transient(error: Exception) -> bool:
     return any(text in str(error) for text in TRANSIENT_SBATCH_ERRORS)
 
 
-def query_sacct(ids: list[str], since: float) -> dict[str, JobState]:
-    """One sacct query (chunked) for all ids; array tasks asked for by their parent id."""
+def query_sacct(
+    ids: list[str], since: float, submitted_at: Mapping[str, float] | None = None
+) -> dict[str, JobState]:
+    """One sacct query (chunked) for all ids; array tasks asked for by their parent id. With
+    `submitted_at` (epoch seconds per id), an older job of the same id is never taken for
+    the submitted one (states.before)."""
     wanted = sorted({i.split("_")[0] for i in ids})
     start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(since - 3600))
     states: dict[str, JobState] = {}
@@ -64,7 +68,7 @@ def query_sacct(ids: list[str], since: float) -> dict[str, JobState]:
         # no -X: the steps' rows tell an OOM-killed step (see parse_sacct_status)
         command = ["sacct", "--parsable2", "--noheader", "-S", start, "-j", ",".join(chunk),
                    "--format=" + ",".join(SACCT_STATUS_FIELDS)]  # fmt: skip
-        states.update(parse_sacct_status(run_command(command)))
+        states.update(parse_sacct_status(run_command(command), submitted_at))
     return states
 
 
@@ -90,12 +94,15 @@ def jobs_by_comment() -> dict[str, set[str]]:
 
 
 def query_states_now(
-    ids: list[str], since: float, warn: Callable[[str], None]
+    ids: list[str],
+    since: float,
+    warn: Callable[[str], None],
+    submitted_at: Mapping[str, float] | None = None,
 ) -> dict[str, JobState]:
     """sacct, then one squeue for the ids sacct does not list yet (slurmdbd lags a few seconds
     behind a job's start, the controller does not) and for the pending ones (see
     with_pending_reasons). Ids neither knows are left out."""
-    states = query_sacct(ids, since)
+    states = query_sacct(ids, since, submitted_at)
     unseen = [i for i in ids if i not in states]
     try:
         return with_pending_reasons(states, also=unseen)

@@ -253,7 +253,13 @@ class Executor(Adoption, Quota, Retries, RemoteExecutor):
             return {}
         if self.sacct_failures < 2:
             try:
-                states = await asyncio.to_thread(cluster.query_sacct, ids, self.started_at)
+                with self.track_lock:
+                    submitted_at = {
+                        i: self.tracked[i].submission.submitted_at for i in ids if i in self.tracked
+                    }
+                states = await asyncio.to_thread(
+                    cluster.query_sacct, ids, self.started_at, submitted_at
+                )
                 self.sacct_failures = 0
                 with contextlib.suppress(RuntimeError):  # held or not: next round asks again
                     states = await asyncio.to_thread(cluster.with_pending_reasons, states)

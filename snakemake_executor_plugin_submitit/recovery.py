@@ -37,7 +37,8 @@ class Adoption:
         if not candidates:
             return list(jobs)
         ids = [s.slurm_id for s in candidates.values()]
-        states = cluster.query_states_now(ids, self.started_at, self.logger.warning)
+        submitted_at = {s.slurm_id: s.submitted_at for s in candidates.values()}
+        states = cluster.query_states_now(ids, self.started_at, self.logger.warning, submitted_at)
         remaining = []
         for job, submission in candidates.items():
             state = states.get(submission.slurm_id)

@@ -7,11 +7,17 @@ success. Success needs COMPLETED with exit 0:0 (or submitit's own result file sa
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
 # sacct --parsable2 --noheader --format=<these>; JobID is the key (123, 123_4; 123.0 a step).
-SACCT_STATUS_FIELDS = ("JobID", "JobIDRaw", "State", "ExitCode", "ElapsedRaw", "NodeList", "Reason")
+SACCT_STATUS_FIELDS = ("JobID", "JobIDRaw", "State", "ExitCode", "ElapsedRaw", "NodeList", "Reason",
+                       "Submit")  # fmt: skip
+# How long before the plugin wrote down a submission SLURM may stamp its job: sbatch's own
+# latency, and the clocks of the submitting host and of the controller.
+SUBMIT_SLACK_S = 60
 
 
 class Outcome(Enum):
@@ -75,8 +81,33 @@ def expand_job_id(job_id: str) -> list[str]:
     return ids
 
 
-def parse_sacct_status(text: str) -> dict[str, JobState]:
-    """sacct rows (allocations and their steps) -> {job id: state}.
+def submission_time(job_id: str, submitted_at: Mapping[str, float]) -> float | None:
+    """When the plugin submitted `job_id` (123, 123_4, 123_[0-3]): its own record, else its
+    array's earliest; None if it submitted neither."""
+    if job_id in submitted_at:
+        return submitted_at[job_id]
+    parent = job_id.split("_")[0]
+    times = [when for one, when in submitted_at.items() if one.split("_")[0] == parent]
+    return min(times, default=None)
+
+
+def before(stamp: str, since: float) -> bool:
+    """Whether sacct's time stamp (local `2026-12-07T12:21:44`) lies before `since` by more
+    than SUBMIT_SLACK_S: then the row is of an older job that had the same id, since SLURM
+    numbers jobs anew once a controller's state is reset and its accounting keeps the older
+    ones. `Unknown`, `None` and the like are never before."""
+    try:
+        return time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S")) < since - SUBMIT_SLACK_S
+    except ValueError:
+        return False
+
+
+def parse_sacct_status(
+    text: str, submitted_at: Mapping[str, float] | None = None
+) -> dict[str, JobState]:
+    """sacct rows (allocations and their steps) -> {job id: state}. With `submitted_at` (epoch
+    seconds per id), rows submitted before their id was (an older job's; see `before`) are
+    left out.
 
     The allocation row (123, 123_4) gives the state, except that a step killed for memory
     makes it OUT_OF_MEMORY: submitit runs the command as an srun step, and when that step is
@@ -95,6 +126,9 @@ def parse_sacct_status(text: str) -> dict[str, JobState]:
         words = row["State"].split()
         state = words[0] if words else "UNKNOWN"
         job_id, _, step = row["JobID"].partition(".")
+        since = submission_time(job_id, submitted_at or {})
+        if since is not None and before(row["Submit"], since):
+            continue
         if step:
             if state == "OUT_OF_MEMORY":
                 oom_steps.add(job_id)

@@ -14,13 +14,14 @@ from snakemake_executor_plugin_submitit.states import (
     parse_squeue_status,
 )
 
-SACCT = """\
-101|101|COMPLETED|0:0|12|node1|None
-102|102|FAILED|1:0|3|node1|NonZeroExitCode
-103_0|103|RUNNING|0:0|5|node1|None
-103_[1-3%2]|103|PENDING|0:0|0|None assigned|JobArrayTaskLimit
-104|104|CANCELLED by 0|0:15|7|node1|None
-105|105|OUT_OF_MEMORY|0:125|9|node1|None
+T0 = "2026-01-01T10:00:00"  # every row's Submit
+SACCT = f"""\
+101|101|COMPLETED|0:0|12|node1|None|{T0}
+102|102|FAILED|1:0|3|node1|NonZeroExitCode|{T0}
+103_0|103|RUNNING|0:0|5|node1|None|{T0}
+103_[1-3%2]|103|PENDING|0:0|0|None assigned|JobArrayTaskLimit|{T0}
+104|104|CANCELLED by 0|0:15|7|node1|None|{T0}
+105|105|OUT_OF_MEMORY|0:125|9|node1|None|{T0}
 warning: something odd
 """
 
@@ -35,10 +36,10 @@ def test_sacct_rows_key_on_jobid_expand_compressed_arrays_and_take_the_first_sta
 def test_an_oom_killed_srun_step_makes_the_job_out_of_memory():
     """Observed on the test cluster: the job reads FAILED 1:0, only its step OUT_OF_MEMORY."""
     text = (
-        "46|46|FAILED|1:0|2|n|None\n46.batch|46.batch|FAILED|1:0|2|n|\n"
-        "46.0|46.0|OUT_OF_MEMORY|0:125|0|n|\n"
-        "47_1|48|FAILED|1:0|2|n|None\n47_1.0|48.0|OUT_OF_MEMORY|0:125|0|n|\n"
-        "49|49|FAILED|1:0|2|n|None\n49.0|49.0|FAILED|1:0|0|n|\n"
+        f"46|46|FAILED|1:0|2|n|None|{T0}\n46.batch|46.batch|FAILED|1:0|2|n||{T0}\n"
+        f"46.0|46.0|OUT_OF_MEMORY|0:125|0|n||{T0}\n"
+        f"47_1|48|FAILED|1:0|2|n|None|{T0}\n47_1.0|48.0|OUT_OF_MEMORY|0:125|0|n||{T0}\n"
+        f"49|49|FAILED|1:0|2|n|None|{T0}\n49.0|49.0|FAILED|1:0|0|n||{T0}\n"
     )
     states = parse_sacct_status(text)
     assert states["46"].state == "OUT_OF_MEMORY" and states["47_1"].state == "OUT_OF_MEMORY"
@@ -46,8 +47,25 @@ def test_an_oom_killed_srun_step_makes_the_job_out_of_memory():
 
 
 def test_with_duplicates_the_newest_segment_of_a_requeued_job_wins():
-    text = "7|7|REQUEUED|0:0|60|n|None\n7|7|RUNNING|0:0|3|n|None\n"
+    text = f"7|7|REQUEUED|0:0|60|n|None|{T0}\n7|7|RUNNING|0:0|3|n|None|{T0}\n"
     assert parse_sacct_status(text)["7"].state == "RUNNING"
+
+
+def test_an_older_job_of_the_same_id_is_never_taken_for_the_submitted_one():
+    """After a controller's state was reset SLURM hands out 7 and 8 again; the older job 7
+    (FAILED) and array task 8_2 are still in its accounting, and until slurmdbd has the new
+    ones they are all that sacct says of 7 and 8_2."""
+    import time
+
+    submitted = time.mktime(time.strptime(T0, "%Y-%m-%dT%H:%M:%S"))
+    older = "2025-12-31T09:00:00"
+    text = (
+        f"7|7|FAILED|1:0|60|n|NonZeroExitCode|{older}\n8_2|8|COMPLETED|0:0|5|n|None|{older}\n"
+        f"9|9|RUNNING|0:0|3|n|None|2026-01-01T09:59:20\n"  # sbatch stamped it 40 s before
+    )
+    states = parse_sacct_status(text, {"7": submitted, "8_2": submitted, "9": submitted})
+    assert set(states) == {"9"}
+    assert parse_sacct_status(text)["7"].state == "FAILED"  # no record: no telling
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 from collections import defaultdict
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 from snakemake_interface_executor_plugins.executors.base import SubmittedJobInfo
@@ -33,6 +33,7 @@ from snakemake_executor_plugin_submitit.here import ID_PREFIX, HostJobs
 from snakemake_executor_plugin_submitit.job_results import (
     host_failure,
     log_tail,
+    oom_killed,
     read_result,
     result_error,
 )
@@ -294,6 +295,8 @@ class Executor(Adoption, Quota, Retries, RemoteExecutor):
             # The command failed. If SLURM killed it for memory (cgroup OOM kills the child,
             # not submitit's process), say so: wait for sacct to show the step's end.
             state = (states or {}).get(slurm_id)
+            if state is not None and state.state == "FAILED" and oom_killed(submission.log):
+                state = replace(state, state="OUT_OF_MEMORY")  # the step's row may lag
             if state is not None and state.state in _LIMITS:
                 verdict = classify(state, rule, submission.log)
                 return self._over_limit(info, tracked, verdict, with_tail=True)

@@ -62,6 +62,27 @@ def error_excerpt(lines: list[str], tail_start: int) -> list[str]:
     return []
 
 
+# What slurmstepd and srun write into the job's log when the cgroup's OOM killer hits the step
+# (test cluster: "slurmstepd-vm: error: Detected 1 oom-kill event(s) in StepId=138.0. ..." and
+# "srun: error: vm: task 0: Out Of Memory").
+_OOM_LINE = re.compile(
+    r"Detected \d+ oom-kill event\(s\) in StepId=|srun: error: .*: Out Of Memory"
+)
+
+
+def oom_killed(log: str) -> bool:
+    """Whether the job's log says that the OOM killer hit its step. sacct can show the job
+    FAILED before it shows the step OUT_OF_MEMORY (once in a whole `make test`: the memory
+    test's job was reported as a code error, not escalated); the log cannot lag, since srun
+    wrote it before it exited and submitit wrote the result file."""
+    try:
+        return any(
+            _OOM_LINE.search(line) for line in Path(log).read_text(errors="replace").splitlines()
+        )
+    except OSError:
+        return False
+
+
 def host_failure(name: str, code: int, log: str) -> str:
     """The message for a job run on the submitting host whose command failed."""
     return f"FAILED: {name} exited with code {code} on this host; log: {log}" + log_tail(log)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from snakemake_executor_plugin_submitit.job_results import log_tail, result_error
+from snakemake_executor_plugin_submitit.job_results import log_tail, oom_killed, result_error
 
 # A job whose command exited 0 without its output: Snakemake's error, then ~30 lines of
 # submitit's traceback (the shape seen on the test cluster).
@@ -67,3 +67,18 @@ def test_a_command_stopped_at_the_pre_timeout_signal_reads_as_a_time_limit(tmp_p
     message = result_error(traceback, "23", "slow", str(tmp_path / "missing.log"))
     assert message.startswith("TIMEOUT: slurm job 23 reached its time limit")
     assert "raise `runtime` for rule slow" in message
+
+
+def test_the_oom_killers_lines_in_the_log_say_out_of_memory(tmp_path):
+    """The lines slurmstepd and srun wrote for an OOM-killed step on the test cluster; the
+    driver goes by them when sacct does not show the step's OUT_OF_MEMORY yet."""
+    killed, failed = tmp_path / "killed.out", tmp_path / "failed.out"
+    killed.write_text(
+        TRACEBACK + "\nslurmstepd-vm: error: Detected 1 oom-kill event(s) in StepId=138.0. "
+        "Some of your processes may have been killed by the cgroup out-of-memory handler.\n"
+        "srun: error: vm: task 0: Out Of Memory\n"
+    )
+    failed.write_text(SNAKEMAKE_PART + "\n" + TRACEBACK + "\nMemoryError: out of memory\n")
+    assert oom_killed(str(killed))
+    assert not oom_killed(str(failed))  # Python's own MemoryError is the code's, not SLURM's
+    assert not oom_killed(str(tmp_path / "missing.out"))

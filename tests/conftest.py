@@ -157,8 +157,10 @@ CLUSTER_TESTS = "tests/slurm/"  # node ids are relative to the repository root
 def pytest_collection_modifyitems(items):
     """Tests marked `timing` go last (a stable sort keeps the rest in order): they hold wall
     times to a bar, and the later they run, the more of what they import has been read from
-    disk. `make test` runs them in a second pytest process of their own, after the two workers
-    of the first are done, so that nothing else shares the 2 cores with the work they time."""
+    disk. Under `make test` nothing else shares the 2 cores with the work they time: the SLURM
+    worker reaches the calibration ≈10 min after the other worker has finished (≈26 min of
+    cluster tests against ≈17 of the rest), and the others run afterwards in a pytest process
+    of their own."""
     items.sort(key=lambda item: item.get_closest_marker("timing") is not None)
 
 

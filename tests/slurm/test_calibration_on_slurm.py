@@ -23,7 +23,7 @@ from .test_workflow_on_slurm import (
     write_config,
 )
 
-# `timing`: after the rest of the suite, alone (make test). These jobs last 5-30 s, mostly
+# `timing`: the cluster tests' last, alone (make test). These jobs last 5-30 s, mostly
 # start-up, and sacct counts whole seconds; beside the rest of the suite on 2 cores (or first,
 # with nothing read from disk yet) they ran up to 30 % longer or shorter from one run to the
 # next (slurm/README.md).

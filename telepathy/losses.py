@@ -54,18 +54,29 @@ def batch_similarity(soft_tokens: torch.Tensor) -> torch.Tensor:
     return off_diagonal / (batch * (batch - 1))
 
 
-def next_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy in fp32 where labels != -100 (position t predicts t + 1).
+def labelled_next_token_loss(
+    model: Any, embeds: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
+    """Mean next-token cross-entropy in fp32 of `model` reading `embeds`, where labels != -100.
 
     For receiver inputs whose loss positions differ per row (a text prompt of varying length);
-    the bridge, whose answers all start at P + K, uses answer_lm_loss.
+    the bridge, whose answers all start at P + K, uses answer_lm_loss. Only the positions whose
+    next token carries a label in some row go through the output head (logits_to_keep as a 1-D
+    index tensor, which transformers >= 4.56 takes): the others have no target, so the mean is
+    the same, without their vocabulary projection and fp32 cross-entropy. On the small pair
+    (batch 8, one thread) prompt tuning's step went from 1.35 to 1.11 s, LoRA's from 1.20 to
+    1.14 s (its loss covers the text too).
 
     Args:
-        logits: (B, L, V) for every input position; labels: (B, L), -100 where no loss.
+        embeds: (B, L, d) receiver inputs, right-padded; attention_mask: (B, L).
+        labels: (B, L) target ids, -100 where no loss.
     """
-    shifted = logits[:, :-1].float()  # (B, L - 1, V): position t predicts token t + 1
+    targets = labels[:, 1:]  # (B, L - 1): position t predicts token t + 1
+    keep = (targets != -100).any(dim=0).nonzero().squeeze(1)  # (n,) positions with a target
+    logits = model(inputs_embeds=embeds, attention_mask=attention_mask, logits_to_keep=keep).logits
+    kept = targets[:, keep]  # (B, n)
     return F.cross_entropy(
-        shifted.reshape(-1, shifted.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100
+        logits.float().reshape(-1, logits.shape[-1]), kept.reshape(-1), ignore_index=-100
     )
 
 

@@ -19,7 +19,7 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -234,6 +234,23 @@ def _optimiser_step(
     return totals, grad_norm
 
 
+def adamw(
+    parameters: Iterable[torch.nn.Parameter], lr: float, weight_decay: float
+) -> torch.optim.AdamW:
+    """AdamW, fused into one kernel where this torch has one for the parameters' device.
+
+    The per-tensor loop took 83 ms of a small-pair bridge step on one CPU thread (11M
+    parameters, ≈10 % of the step); the fused kernel 21 ms. Its sums differ from the loop's in
+    the last bit (2e-7 after 8 steps), and a resumed run uses the same kernel as the first.
+    torch < 2.4 has no CPU kernel: the loop then.
+    """
+    parameters = list(parameters)
+    try:
+        return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, fused=True)
+    except RuntimeError:  # "fused=True requires ... tensors of supported devices"
+        return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+
+
 def run_training(
     cfg: RunConfig,
     pair_identity: dict[str, Any],
@@ -254,9 +271,7 @@ def run_training(
     "auto" (continue from checkpoint_path if it exists), "never" (start fresh), or the path of
     a checkpoint to continue from.
     """
-    optimizer = torch.optim.AdamW(
-        trainee.parameters.values(), lr=schedule.lr, weight_decay=schedule.weight_decay
-    )
+    optimizer = adamw(trainee.parameters.values(), schedule.lr, schedule.weight_decay)
     key = ResumeKey(cfg, pair_identity, _trainee_identity(trainee, schedule))
     source = resume_source(resume, checkpoint_path)
     at = resume_training(source, key, trainee.parameters, optimizer)

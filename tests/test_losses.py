@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from telepathy.losses import answer_lm_loss, batch_similarity
+from telepathy.losses import answer_lm_loss, batch_similarity, labelled_next_token_loss
 
 
 def test_batch_similarity_is_one_for_identical_inputs():
@@ -48,3 +48,25 @@ def test_answer_loss_ignores_padding_positions():
     changed = logits.clone()
     changed[1, 2] = 100.0  # a padded position: must not change the loss
     torch.testing.assert_close(answer_lm_loss(changed, ids, mask), expected)
+
+
+def test_labelled_loss_equals_the_loss_over_every_positions_logits(tiny_pair):
+    """Only the positions with a target go through the head; the loss and its gradient are the
+    ones of the full logits with the unlabelled positions ignored."""
+    receiver = tiny_pair.receiver.model
+    torch.manual_seed(0)
+    embeds = torch.randn(3, 7, receiver.config.hidden_size, requires_grad=True)
+    mask = torch.tensor([[1] * 7, [1] * 5 + [0] * 2, [1] * 6 + [0]])
+    labels = torch.full((3, 7), -100)
+    labels[0, 5:7] = torch.tensor([4, 2])  # each row's answer sits at its own positions
+    labels[1, 3:5] = torch.tensor([7, 1])
+    labels[2, 4] = 3
+    kept = labelled_next_token_loss(receiver, embeds, mask, labels)
+    (kept_grad,) = torch.autograd.grad(kept, embeds)
+    logits = receiver(inputs_embeds=embeds, attention_mask=mask).logits[:, :-1]  # (B, L-1, V)
+    full = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100
+    )
+    (full_grad,) = torch.autograd.grad(full, embeds)
+    torch.testing.assert_close(kept, full)
+    torch.testing.assert_close(kept_grad, full_grad)

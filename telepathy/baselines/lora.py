@@ -33,7 +33,7 @@ from telepathy.data import Example
 from telepathy.evaluate import EvalReport, eval_mode, generate_from_embeds
 from telepathy.experiment.config import RunConfig
 from telepathy.framing import Framing
-from telepathy.losses import next_token_loss
+from telepathy.losses import labelled_next_token_loss
 from telepathy.models.pair import LoadedPair
 from telepathy.rng import seed_everything
 from telepathy.train import LoopOutcome, Schedule, Trainee, run_training
@@ -124,10 +124,8 @@ def _micro_step(
 
     def step(batch: Sequence[Example]) -> dict[str, torch.Tensor]:
         inputs = receiver_batch(framing, batch, embed, loss_on=settings.loss_on)  # right-padded
-        logits = model(
-            inputs_embeds=inputs.embeds, attention_mask=inputs.attention_mask
-        ).logits  # (B, L, V)
-        return {"loss": next_token_loss(logits, inputs.labels)}
+        loss = labelled_next_token_loss(model, inputs.embeds, inputs.attention_mask, inputs.labels)
+        return {"loss": loss}
 
     return step
 

@@ -38,7 +38,7 @@ from telepathy.data import Example
 from telepathy.evaluate import EvalReport, eval_mode, generate_from_embeds
 from telepathy.experiment.config import RunConfig
 from telepathy.framing import Framing
-from telepathy.losses import next_token_loss, soft_token_answer_loss
+from telepathy.losses import labelled_next_token_loss, soft_token_answer_loss
 from telepathy.models.pair import LoadedPair, bridge_dtype, embedding_median_rms
 from telepathy.rng import seed_everything
 from telepathy.train import LoopOutcome, Schedule, Trainee, run_training
@@ -99,10 +99,10 @@ def _micro_step(
 
     def with_text(batch: Sequence[Example]) -> dict[str, torch.Tensor]:
         inputs = receiver_batch(framing, batch, embed, soft=prompt(len(batch)), loss_on="answer")
-        logits = receiver(
-            inputs_embeds=inputs.embeds, attention_mask=inputs.attention_mask
-        ).logits  # (B, L, V)
-        return {"loss": next_token_loss(logits, inputs.labels)}
+        loss = labelled_next_token_loss(
+            receiver, inputs.embeds, inputs.attention_mask, inputs.labels
+        )
+        return {"loss": loss}
 
     return control if method == "prompt_tuning_control" else with_text
 

@@ -24,6 +24,7 @@ from telepathy.framing import Framing
 from telepathy.latency.timing import MemoryProbe, PhaseTimer, module_bytes
 from telepathy.losses import bridge_loss_terms  # the loss of `telepathy train`, not a copy
 from telepathy.models.pair import LoadedPair, sender_states
+from telepathy.train import adamw  # the optimiser of `telepathy train`
 
 PHASES: dict[str, tuple[str, ...]] = {
     "bridge": ("tokenize", "sender_encode", "bridge", "receiver_prefill", "receiver_decode"),
@@ -276,9 +277,7 @@ class LatencyHarness:
         cfg = self.framing.cfg
         if self._train_bridge is None:
             self._train_bridge = copy.deepcopy(self.bridge).requires_grad_(True)
-            self._optimizer = torch.optim.AdamW(
-                self._train_bridge.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
-            )
+            self._optimizer = adamw(self._train_bridge.parameters(), cfg.lr, cfg.weight_decay)
         bridge, optimizer = self._train_bridge, self._optimizer
         assert optimizer is not None
         bridge.train()

@@ -31,6 +31,7 @@ from telepathy.latency.timing import MemoryProbe, PhaseTimer, read_clock
 from telepathy.losses import bridge_loss_terms, soft_token_answer_loss
 from telepathy.models.pair import LoadedPair
 from telepathy.models.sender_source import states_source
+from telepathy.train import adamw
 
 PARTS = (
     "sender",
@@ -121,9 +122,7 @@ class StepTimer:
         self.embed = pair.receiver.model.get_input_embeddings()
         # a copy trains, so a caller's bridge keeps its weights
         self.bridge = copy.deepcopy(bridge).requires_grad_(True).train()
-        self.optimizer = torch.optim.AdamW(
-            self.bridge.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay
-        )
+        self.optimizer = adamw(self.bridge.parameters(), self.cfg.lr, self.cfg.weight_decay)
 
     @contextmanager
     def _marks(self, timer: PhaseTimer) -> Iterator[None]:

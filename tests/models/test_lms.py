@@ -59,6 +59,25 @@ def test_embedding_scale_is_measured_on_the_module_output(tiny_pair):
     assert embedding_median_rms(tiny_pair.receiver) == pytest.approx(expected, rel=1e-6)
 
 
+def test_the_output_head_reads_contiguous_states_and_gives_the_same_logits(tiny_pair):
+    """A sliced hidden state (generation's last position, the loss's answer positions) reaches
+    the head contiguous: PyTorch's linear would otherwise stream the weight once per row."""
+    model = tiny_pair.receiver.model
+    seen: list[bool] = []
+    handle = model.get_output_embeddings().register_forward_pre_hook(
+        lambda _module, args: seen.append(args[0].is_contiguous())
+    )
+    try:
+        torch.manual_seed(0)
+        embeds = torch.randn(2, 6, model.config.hidden_size)
+        full = model(inputs_embeds=embeds).logits
+        last = model(inputs_embeds=embeds, logits_to_keep=2).logits
+    finally:
+        handle.remove()
+    assert seen == [True, True]
+    torch.testing.assert_close(last, full[:, -2:])
+
+
 def test_layer_scaling():
     assert scale_layer(31, 32) == 31
     assert scale_layer(16, 18) == 9

@@ -59,6 +59,7 @@ def run_baseline(args: argparse.Namespace) -> int:
     from telepathy.results.run_record import log_eval_summary, write_record
 
     started_at = utc_now()
+    check_batch_size(args)
     cfg = resolve_prompting_config(
         method=args.method,
         protocol=args.protocol,

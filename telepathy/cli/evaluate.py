@@ -13,6 +13,7 @@ from telepathy.cli.args import (
     add_batch_size,
     add_runtime,
     add_sender_cache,
+    check_batch_size,
     model_source,
     sender_caches,
 )
@@ -52,6 +53,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from telepathy.results.run_record import log_eval_summary, write_record
 
     started_at, clock = utc_now(), time.perf_counter()
+    check_batch_size(args)
     run = load_bridge_run(args)
     load_s = time.perf_counter() - clock
     report = evaluate_examples(

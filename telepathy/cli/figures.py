@@ -7,7 +7,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from telepathy.cli.args import Command, add_batch_size, add_runtime
+from telepathy.cli.args import Command, add_batch_size, add_runtime, check_batch_size
 from telepathy.cli.evaluate import add_bridge_input, load_bridge_run
 
 log = logging.getLogger("telepathy")
@@ -38,6 +38,7 @@ def run_inspect_bridge(args: argparse.Namespace) -> int:
             f"--max-items must be >= 1 and --attention-items >= 0, got {args.max_items} and "
             f"{args.attention_items}"
         )
+    check_batch_size(args)
     run = load_bridge_run(args)
     arrays, summary = inspect_trained_bridge(
         run,

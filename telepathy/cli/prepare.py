@@ -16,6 +16,7 @@ from telepathy.cli.args import (
     add_batch_size,
     add_run_identity,
     add_runtime,
+    check_batch_size,
     data_snapshot,
     model_source,
     resolve_run,
@@ -149,6 +150,7 @@ def run_cache_sender_states(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     cfg = resolve_run(args)
+    check_batch_size(args)
     data = data_snapshot(args, cfg.dataset)
     inputs = load_run_inputs(
         cfg,

@@ -19,7 +19,7 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +33,7 @@ from telepathy.data.batches import BatchSchedule
 from telepathy.evaluate import evaluate_examples
 from telepathy.experiment.config import RunConfig
 from telepathy.framing import Framing
-from telepathy.losses import bridge_loss_terms
+from telepathy.losses import adamw, bridge_loss_terms
 from telepathy.models.pair import LoadedPair, build_bridge, embedding_median_rms
 from telepathy.results.metrics_log import publish_metrics_log, start_metrics_log
 from telepathy.results.progress import progress_bar
@@ -232,23 +232,6 @@ def _optimiser_step(
     grad_norm = torch.nn.utils.clip_grad_norm_(list(trainee.parameters.values()), max_norm)
     optimizer.step()
     return totals, grad_norm
-
-
-def adamw(
-    parameters: Iterable[torch.nn.Parameter], lr: float, weight_decay: float
-) -> torch.optim.AdamW:
-    """AdamW, fused into one kernel where this torch has one for the parameters' device.
-
-    The per-tensor loop took 83 ms of a small-pair bridge step on one CPU thread (11M
-    parameters, ≈10 % of the step); the fused kernel 21 ms. Its sums differ from the loop's in
-    the last bit (2e-7 after 8 steps), and a resumed run uses the same kernel as the first.
-    torch < 2.4 has no CPU kernel: the loop then.
-    """
-    parameters = list(parameters)
-    try:
-        return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, fused=True)
-    except RuntimeError:  # "fused=True requires ... tensors of supported devices"
-        return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
 
 
 def run_training(

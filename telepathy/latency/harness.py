@@ -22,9 +22,8 @@ from telepathy.bridge import Bridge
 from telepathy.data import Example
 from telepathy.framing import Framing
 from telepathy.latency.timing import MemoryProbe, PhaseTimer, module_bytes
-from telepathy.losses import bridge_loss_terms  # the loss of `telepathy train`, not a copy
+from telepathy.losses import adamw, bridge_loss_terms  # `telepathy train`'s, not copies
 from telepathy.models.pair import LoadedPair, sender_states
-from telepathy.train import adamw  # the optimiser of `telepathy train`
 
 PHASES: dict[str, tuple[str, ...]] = {
     "bridge": ("tokenize", "sender_encode", "bridge", "receiver_prefill", "receiver_decode"),

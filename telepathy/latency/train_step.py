@@ -28,10 +28,9 @@ from telepathy.bridge import Bridge
 from telepathy.data import Example
 from telepathy.framing import Framing
 from telepathy.latency.timing import MemoryProbe, PhaseTimer, read_clock
-from telepathy.losses import bridge_loss_terms, soft_token_answer_loss
+from telepathy.losses import adamw, bridge_loss_terms, soft_token_answer_loss
 from telepathy.models.pair import LoadedPair
 from telepathy.models.sender_source import states_source
-from telepathy.train import adamw
 
 PARTS = (
     "sender",

@@ -47,7 +47,7 @@ PYTEST_WORKERS ?= 2
 XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
 PYTEST := $(BIN)/python -m pytest $(XDIST) --durations=30
 
-# The complete suite, what CI runs (about 32 min on 2 cores; README, Measured here). Tests
+# The complete suite, what CI runs (about 29 min on 2 cores; README, Measured here). Tests
 # that hold a wall time to a bar (marked `timing`) run when nothing else does: beside the
 # SLURM worker's jobs, the tiny pair's 100-step run took 160 s in CI against 18 s alone (the
 # processes' threads fight over the 2 cores). The cluster's one (the calibration) is the SLURM

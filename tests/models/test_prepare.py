@@ -148,3 +148,33 @@ def test_prepare_models_fetches_the_paper_pair_and_jobs_load_it_offline(paper_hu
     assert job.returncode != 0
     assert "that prepare-models recorded is gone" in job.stderr
     assert "a file system every node sees" in job.stderr
+
+
+def test_the_plain_array_gguf_reader_reads_what_ggufs_own_reader_reads():
+    """prepare-models reads GGUF files through a reader on a plain view of the mapping (3x
+    faster on Gemma-3's vocabulary); every metadata field and tensor must come out the same,
+    and gguf's own class must be back afterwards."""
+    import gguf
+    import numpy as np
+
+    from telepathy.models.lms import package_dir
+    from telepathy.models.prepare import SMOLLM2_GGUF, _fast_gguf_reader
+
+    path = package_dir(PAIRS["small"].receiver) / SMOLLM2_GGUF
+    stock = gguf.GGUFReader(path)
+    with _fast_gguf_reader():
+        assert gguf.GGUFReader is not type(stock)
+        fast = gguf.GGUFReader(path)
+    assert gguf.GGUFReader is type(stock)
+    assert not isinstance(fast.data, np.memmap)
+
+    assert list(fast.fields) == list(stock.fields)
+    for name, field in stock.fields.items():
+        other = fast.fields[name]
+        assert (other.offset, other.data, other.types) == (field.offset, field.data, field.types)
+        assert len(other.parts) == len(field.parts)
+        assert all(np.array_equal(a, b) for a, b in zip(other.parts, field.parts, strict=True))
+    assert [t.name for t in fast.tensors] == [t.name for t in stock.tensors]
+    for tensor, other in zip(stock.tensors, fast.tensors, strict=True):
+        assert other.tensor_type == tensor.tensor_type
+        assert np.array_equal(other.data, tensor.data)

@@ -20,6 +20,7 @@ from telepathy.bridge import Bridge
 from telepathy.data import Example
 from telepathy.experiment.config import RunConfig
 from telepathy.framing import Framing
+from telepathy.models.frozen_prefix import forward_after_prefix
 from telepathy.models.pair import LoadedPair
 from telepathy.models.sender_source import states_source
 
@@ -117,11 +118,18 @@ def soft_token_answer_loss(
     """
     answers = framing.answer_batch(labels, soft_tokens.device)  # (B, A)
     embeds, mask = framing.training_inputs(soft_tokens, answers, embed)  # (B, P+K+A, d)
-    n_answer = answers.input_ids.shape[1]
-    # Keep logits only where answer tokens are predicted: positions P+K-1 .. P+K+A-2.
-    logits = model(inputs_embeds=embeds, attention_mask=mask, logits_to_keep=n_answer + 1).logits[
-        :, :n_answer
-    ]  # (B, A, V)
+    n_primer, n_answer = len(framing.primer_ids), answers.input_ids.shape[1]
+    # The primer's keys and values are the same in every step (a frozen receiver, causal
+    # attention): computed once, only [soft ++ answer] runs. Logits are kept only where answer
+    # tokens are predicted: positions P+K-1 .. P+K+A-2.
+    logits = forward_after_prefix(
+        model,
+        embed,
+        framing.primer_ids,
+        embeds[:, n_primer:],
+        mask,
+        logits_to_keep=n_answer + 1,
+    ).logits[:, :n_answer]  # (B, A, V)
     return answer_lm_loss(logits, answers.input_ids, answers.mask)
 
 

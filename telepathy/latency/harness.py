@@ -23,6 +23,7 @@ from telepathy.data import Example
 from telepathy.framing import Framing
 from telepathy.latency.timing import MemoryProbe, PhaseTimer, module_bytes
 from telepathy.losses import adamw, bridge_loss_terms  # `telepathy train`'s, not copies
+from telepathy.models.frozen_prefix import cache_keyword, returned_cache
 from telepathy.models.pair import LoadedPair, sender_states
 
 PHASES: dict[str, tuple[str, ...]] = {
@@ -99,7 +100,7 @@ def greedy_decode(
             input_ids=token[:, None],
             attention_mask=mask,
             position_ids=next_position,
-            past_key_values=out.past_key_values,
+            **{cache_keyword(model): returned_cache(out)},
             use_cache=True,
         )
         token = out.logits[:, -1].argmax(dim=-1)  # (B,)

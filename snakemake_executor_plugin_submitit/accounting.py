@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from snakemake_executor_plugin_submitit.states import before, submission_time
+from snakemake_executor_plugin_submitit.states import SubmissionTimes, before
 
 # Fields requested from sacct, in this order, with --parsable2 (| separated, no trailing |).
 SACCT_FIELDS = (
@@ -131,8 +131,9 @@ def own_segments(segments: list[Segment], submitted_at: Mapping[str, float]) -> 
     if not submitted_at:
         return list(segments)
     kept = []
+    submission_time = SubmissionTimes(submitted_at)
     for seg in segments:
-        since = submission_time(seg.array_job_id, submitted_at)
+        since = submission_time(seg.array_job_id)
         if since is not None and not before(seg.start, since):
             kept.append(seg)
     return kept

@@ -81,14 +81,22 @@ def expand_job_id(job_id: str) -> list[str]:
     return ids
 
 
-def submission_time(job_id: str, submitted_at: Mapping[str, float]) -> float | None:
-    """When the plugin submitted `job_id` (123, 123_4, 123_[0-3]): its own record, else its
-    array's earliest; None if it submitted neither."""
-    if job_id in submitted_at:
-        return submitted_at[job_id]
-    parent = job_id.split("_")[0]
-    times = [when for one, when in submitted_at.items() if one.split("_")[0] == parent]
-    return min(times, default=None)
+class SubmissionTimes:
+    """When the plugin submitted a SLURM id (123, 123_4, 123_[0-3]): its own record, else its
+    array's earliest; None if it submitted neither. The earliest per array is indexed once,
+    so a sacct listing of n rows costs n lookups, not n scans of every submission."""
+
+    def __init__(self, submitted_at: Mapping[str, float]) -> None:
+        self.exact = submitted_at
+        self.earliest: dict[str, float] = {}
+        for job_id, when in submitted_at.items():
+            parent = job_id.split("_")[0]
+            self.earliest[parent] = min(when, self.earliest.get(parent, when))
+
+    def __call__(self, job_id: str) -> float | None:
+        if job_id in self.exact:
+            return self.exact[job_id]
+        return self.earliest.get(job_id.split("_")[0])
 
 
 def before(stamp: str, since: float) -> bool:
@@ -116,6 +124,7 @@ def parse_sacct_status(
     """
     states: dict[str, JobState] = {}
     oom_steps: set[str] = set()
+    submission_time = SubmissionTimes(submitted_at or {})
     for line in text.splitlines():
         if not line.strip():
             continue
@@ -126,7 +135,7 @@ def parse_sacct_status(
         words = row["State"].split()
         state = words[0] if words else "UNKNOWN"
         job_id, _, step = row["JobID"].partition(".")
-        since = submission_time(job_id, submitted_at or {})
+        since = submission_time(job_id)
         if since is not None and before(row["Submit"], since):
             continue
         if step:

@@ -7,6 +7,7 @@ import pytest
 from snakemake_executor_plugin_submitit.states import (
     JobState,
     Outcome,
+    SubmissionTimes,
     classify,
     expand_job_id,
     held_notice,
@@ -66,6 +67,15 @@ def test_an_older_job_of_the_same_id_is_never_taken_for_the_submitted_one():
     states = parse_sacct_status(text, {"7": submitted, "8_2": submitted, "9": submitted})
     assert set(states) == {"9"}
     assert parse_sacct_status(text)["7"].state == "FAILED"  # no record: no telling
+
+
+def test_a_submission_time_is_the_ids_own_else_its_arrays_earliest():
+    times = SubmissionTimes({"5_1": 30.0, "5_0": 20.0, "6": 50.0, "5_2": 40.0})
+    assert times("5_1") == 30.0  # its own record
+    assert times("5_[0-3]") == 20.0  # the array's earliest task
+    assert times("5_9") == 20.0  # a task the plugin did not record: its array's earliest
+    assert times("6_0") == 50.0
+    assert times("7") is None  # never submitted by the plugin
 
 
 @pytest.mark.parametrize(

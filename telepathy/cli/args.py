@@ -186,6 +186,8 @@ def check_batch_size(args: argparse.Namespace) -> None:
     if args.batch_size is None:
         from telepathy.models.lms import pick_device
 
-        args.batch_size = EVAL_BATCH_SIZE.get(pick_device(args.device).type, 16)
+        device = pick_device(args.device).type
+        # another accelerator (mps, xpu) takes the GPU's: the original's batch, not a CPU's
+        args.batch_size = EVAL_BATCH_SIZE.get(device, EVAL_BATCH_SIZE["cuda"])
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")

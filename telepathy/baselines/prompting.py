@@ -33,6 +33,7 @@ from telepathy.data import DatasetSpec, DataSnapshot, Example, get_dataset, load
 from telepathy.data.snapshot import data_provenance
 from telepathy.evaluate import score_predictions
 from telepathy.experiment.pairs import get_pair
+from telepathy.models.frozen_prefix import cache_keyword, for_batch, prefix_cache
 from telepathy.models.lms import LoadedLM, load_lm, read_models_manifest
 from telepathy.models.run_inputs import ModelSource
 from telepathy.results.progress import progress as progress_over
@@ -83,7 +84,14 @@ def generate_greedy(
     """Greedy completions, decoded without special tokens and stripped.
 
     Prompts are batched by length (left padding, masked) to waste little compute on padding;
-    the results come back in prompt order.
+    the results come back in prompt order. The tokens every prompt begins with (a few-shot
+    prompt's instruction and demonstrations, a zero-shot prompt's instruction) are read once:
+    their keys and values are the model's cache for every batch, which then holds
+    [shared prefix ++ padding ++ each prompt's own tokens]; positions come from the attention
+    mask, so each row sees what it sees when read whole. On the small pair (200 items, one
+    thread) the 5-shot receiver generated in 19.9 s instead of 67.7 s, the 5-shot sender in
+    23.3 s instead of 66.6 s, the zero-shot ones 10 % faster, every output the same
+    (tests/baselines/test_prompting.py).
     """
     from transformers import GenerationConfig
 
@@ -109,21 +117,46 @@ def generate_greedy(
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     texts: list[str] = [""] * len(encoded)
     starts = range(0, len(order), batch_size)
+    # every prompt keeps one token of its own: generation continues from a position it reads
+    shared = shared_prefix_length(encoded, keep=1)
     with torch.inference_mode():
+        cache = prefix_cache(model, encoded[0][:shared], device) if shared else None
         for start in progress_over(starts, desc=desc, unit="batch", enabled=progress):
             rows = order[start : start + batch_size]
             batch = tokenizer.pad(
-                {"input_ids": [encoded[i] for i in rows]},
+                {"input_ids": [encoded[i][shared:] for i in rows]},
                 padding=True,
                 padding_side="left",  # decoder-only generation continues from the right edge
                 return_tensors="pt",
             ).to(device)
+            if cache is not None:
+                prefix = torch.tensor([encoded[rows[0]][:shared]], device=device)
+                prefix = prefix.expand(len(rows), -1)  # (B, C)
+                batch = {
+                    "input_ids": torch.cat([prefix, batch["input_ids"]], dim=1),
+                    "attention_mask": torch.cat(
+                        [torch.ones_like(prefix), batch["attention_mask"]], dim=1
+                    ),
+                    cache_keyword(model): for_batch(cache, len(rows)),
+                }
             output = model.generate(**batch, generation_config=generation)
             new_tokens = output[:, batch["input_ids"].shape[1] :]  # (B, <= max_new_tokens)
             decoded = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
             for i, text in zip(rows, decoded, strict=True):
                 texts[i] = text.strip()
     return Generated(texts, [len(ids) for ids in encoded], time.perf_counter() - started)
+
+
+def shared_prefix_length(sequences: Sequence[Sequence[int]], keep: int = 0) -> int:
+    """How many leading tokens all `sequences` share, leaving at least `keep` of the shortest."""
+    if not sequences:
+        return 0
+    shortest = min(len(s) for s in sequences)
+    first = sequences[0]
+    shared = 0
+    while shared < shortest - keep and all(s[shared] == first[shared] for s in sequences):
+        shared += 1
+    return shared
 
 
 # ----------------------------------------------------------------------------- the run

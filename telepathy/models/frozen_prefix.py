@@ -38,7 +38,22 @@ def returned_cache(output: Any) -> Any:
     return cache if cache is not None else output.past_key_values
 
 
-def _prefix_cache(
+def prefix_cache(model: Any, prefix_ids: Sequence[int], device: torch.device) -> Any:
+    """The keys and values of `model` reading the token ids `prefix_ids`, at batch 1."""
+    ids = torch.tensor([list(prefix_ids)], device=device)  # (1, P)
+    with torch.no_grad():
+        return returned_cache(model(input_ids=ids, use_cache=True))
+
+
+def for_batch(cache: Any, batch_size: int) -> Any:
+    """A copy of a batch-1 cache repeated over `batch_size` rows; the model appends to the copy
+    (a forward adds the new positions' keys and values), never to the shared one."""
+    copied = copy.deepcopy(cache)
+    copied.batch_repeat_interleave(batch_size)
+    return copied
+
+
+def _embedded_prefix_cache(
     model: Any, embed: torch.nn.Module, prefix_ids: Sequence[int], like: torch.Tensor
 ) -> Any:
     key = (tuple(prefix_ids), like.device, like.dtype)
@@ -73,8 +88,7 @@ def forward_after_prefix(
     """
     if not prefix_ids:
         return model(inputs_embeds=embeds, attention_mask=attention_mask, **kwargs)
-    cache = copy.deepcopy(_prefix_cache(model, embed, prefix_ids, embeds))  # the model appends
-    cache.batch_repeat_interleave(embeds.shape[0])
+    cache = for_batch(_embedded_prefix_cache(model, embed, prefix_ids, embeds), embeds.shape[0])
     return model(
         inputs_embeds=embeds,
         attention_mask=attention_mask,

@@ -474,6 +474,30 @@ def test_batched_generation_keeps_prompt_order(tiny_pair):
     assert three.prompt_tokens == [len(tiny_pair.receiver.tokenizer(p).input_ids) for p in prompts]
 
 
+def test_a_shared_prompt_prefix_read_once_gives_the_same_outputs(tiny_pair, monkeypatch):
+    """The tokens every prompt starts with become one cache for all batches; each row then
+    holds [prefix ++ padding ++ its own tokens] and must generate what it does read whole."""
+    demos = "Classify the sentiment. Text: fine film Label: positive Text: dull Label: negative"
+    queries = ["ok", "a far longer query with many more words in it", "mid length query", "b"]
+    prompts = [f"{demos} Text: {q} Label:" for q in queries]
+    encoded = [tiny_pair.receiver.tokenizer(p).input_ids for p in prompts]
+    assert prompting.shared_prefix_length(encoded, keep=1) > 15
+
+    cached = prompting.generate_greedy(tiny_pair.receiver, prompts, max_new_tokens=6, batch_size=3)
+    monkeypatch.setattr(prompting, "shared_prefix_length", lambda *args, **kwargs: 0)
+    whole = prompting.generate_greedy(tiny_pair.receiver, prompts, max_new_tokens=6, batch_size=3)
+    assert cached.texts == whole.texts
+    assert len(set(whole.texts)) > 1  # the outputs depend on the query
+
+
+def test_shared_prefix_length_leaves_each_sequence_its_own_tokens():
+    assert prompting.shared_prefix_length([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 9]]) == 2
+    assert prompting.shared_prefix_length([[1, 2, 3], [1, 2, 3, 4]], keep=1) == 2
+    assert prompting.shared_prefix_length([[1, 2, 3]], keep=1) == 2
+    assert prompting.shared_prefix_length([[7, 2], [1, 2]]) == 0
+    assert prompting.shared_prefix_length([]) == 0
+
+
 def test_chat_template_wraps_the_prompt_as_a_user_turn(tiny_pair):
     """Off by default (the original prompted raw text); on, the model sees its chat format."""
     lm = tiny_pair.receiver  # borrows SmolLM2-Instruct's tokenizer and its chat template

@@ -8,6 +8,9 @@ share of the receiver's forward and backward is gone (P of P + K + A positions: 
 small pair at K 8, where the receiver's forward and backward went from 722 to 616 ms at batch
 8 on one CPU thread). The logits and the soft tokens' gradients equal the full sequence's within
 the dtype's rounding (tests/models/test_frozen_prefix.py).
+
+The prompting baselines use the same two pieces (`prefix_cache`, `for_batch`) for the tokens
+every prompt of a run begins with (baselines/prompting.generate_greedy).
 """
 
 from __future__ import annotations

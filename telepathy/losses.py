@@ -124,7 +124,6 @@ def soft_token_answer_loss(
     # tokens are predicted: positions P+K-1 .. P+K+A-2.
     logits = forward_after_prefix(
         model,
-        embed,
         framing.primer_ids,
         embeds[:, n_primer:],
         mask,

@@ -121,6 +121,7 @@ def generate_greedy(
     shared = shared_prefix_length(encoded, keep=1)
     with torch.inference_mode():
         cache = prefix_cache(model, encoded[0][:shared], device) if shared else None
+        prefix_ids = torch.tensor([encoded[0][:shared]], device=device)  # (1, C)
         for start in progress_over(starts, desc=desc, unit="batch", enabled=progress):
             rows = order[start : start + batch_size]
             batch = tokenizer.pad(
@@ -130,8 +131,7 @@ def generate_greedy(
                 return_tensors="pt",
             ).to(device)
             if cache is not None:
-                prefix = torch.tensor([encoded[rows[0]][:shared]], device=device)
-                prefix = prefix.expand(len(rows), -1)  # (B, C)
+                prefix = prefix_ids.expand(len(rows), -1)  # (B, C)
                 batch = {
                     "input_ids": torch.cat([prefix, batch["input_ids"]], dim=1),
                     "attention_mask": torch.cat(
@@ -151,12 +151,12 @@ def shared_prefix_length(sequences: Sequence[Sequence[int]], keep: int = 0) -> i
     """How many leading tokens all `sequences` share, leaving at least `keep` of the shortest."""
     if not sequences:
         return 0
-    shortest = min(len(s) for s in sequences)
-    first = sequences[0]
     shared = 0
-    while shared < shortest - keep and all(s[shared] == first[shared] for s in sequences):
+    for column in zip(*sequences, strict=False):  # stops at the shortest
+        if len(set(column)) > 1:
+            break
         shared += 1
-    return shared
+    return max(0, min(shared, min(len(s) for s in sequences) - keep))
 
 
 # ----------------------------------------------------------------------------- the run

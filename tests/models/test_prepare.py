@@ -178,3 +178,26 @@ def test_the_plain_array_gguf_reader_reads_what_ggufs_own_reader_reads():
     for tensor, other in zip(stock.tensors, fast.tensors, strict=True):
         assert other.tensor_type == tensor.tensor_type
         assert np.array_equal(other.data, tensor.data)
+
+
+def test_prepared_tokenizers_start_texts_with_bos_exactly_when_their_gguf_file_says(
+    tiny_pair, small_cache
+):
+    """transformers 4.56 gave SmolLM2's converted tokenizer a BOS its file does not ask for, so
+    every prompt on the floors had one more token; prepare-models holds each to its file."""
+    import gguf
+    from transformers import AutoTokenizer
+
+    from telepathy.experiment.pairs import GEMMA3, SMOLLM2
+    from telepathy.models.lms import converted_dir
+    from telepathy.models.prepare import _fast_gguf_reader, locate_gguf, starts_with_bos
+
+    for spec in (SMOLLM2, GEMMA3):
+        path, _ = locate_gguf(spec, small_cache)
+        with _fast_gguf_reader():
+            field = gguf.GGUFReader(path).fields["tokenizer.ggml.add_bos_token"]
+        assert bool(field.parts[field.data[0]][0]) is spec.adds_bos, spec.key
+        prepared = AutoTokenizer.from_pretrained(converted_dir(spec, small_cache))
+        assert starts_with_bos(prepared) is spec.adds_bos, spec.key
+    # the tiny pair borrows SmolLM2's tokenizer, prepared from the GGUF file on its own
+    assert not starts_with_bos(tiny_pair.receiver.tokenizer)

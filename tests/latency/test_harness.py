@@ -260,7 +260,8 @@ def no_model_loads(monkeypatch):
     def refuse(*_args, **_kwargs):
         raise AssertionError("a model was loaded before the arguments were checked")
 
-    monkeypatch.setattr("telepathy.models.pair.load_pair", refuse)
+    # the names the benchmark calls: weights.py binds load_pair when it is imported
+    monkeypatch.setattr("telepathy.latency.weights.load_pair", refuse)
     monkeypatch.setattr("telepathy.models.random_weights.load_random_pair", refuse)
 
 
@@ -312,7 +313,9 @@ def test_validation_rejects_phases_that_do_not_add_up(random_run):
 
 
 def test_random_weights_needs_no_checkpoint_or_real_weights(model_cache, tmp_path, monkeypatch):
-    monkeypatch.setattr("telepathy.models.pair.load_pair", pytest.fail)  # never the real loader
+    # the name the benchmark calls: patched in telepathy.models.pair, the refusal stayed bound
+    # in weights.py for every later test whenever this test imported weights.py first
+    monkeypatch.setattr("telepathy.latency.weights.load_pair", pytest.fail)
     out = tmp_path / "latency.json"
     args = ["--random-weights", "--protocol", "corrected", "--dataset", "synth_sentiment"]
     argv = benchmark_args(out, model_cache, *args)

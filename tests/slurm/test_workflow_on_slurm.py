@@ -389,7 +389,9 @@ def test_a_node_failure_is_retried_by_the_plugin_and_training_resumes(slurm_clus
 
 def test_ctrl_c_cancels_the_jobs_it_submitted(slurm_cluster, tmp_path):
     """Ctrl-C on the driver: every job it submitted that still runs is scancel'ed."""
-    write_config(tmp_path, steps=2000, seeds=[42])
+    # long enough to be running when Ctrl-C comes: the tiny pair now does 2,000 steps in ~50 s,
+    # and once a run finished before the test saw it running
+    write_config(tmp_path, steps=20000, seeds=[42])
     driver = start_snakemake(tmp_path, trained(42))
     try:
         train = wait_until(lambda: submitted(tmp_path, "train_bridge"), 180, "train submission")

@@ -120,8 +120,10 @@ def generate_greedy(
     # every prompt keeps one token of its own: generation continues from a position it reads
     shared = shared_prefix_length(encoded, keep=1)
     with torch.inference_mode():
-        cache = prefix_cache(model, encoded[0][:shared], device) if shared else None
-        prefix_ids = torch.tensor([encoded[0][:shared]], device=device)  # (1, C)
+        cache = prefix_ids = None
+        if shared:
+            cache = prefix_cache(model, encoded[0][:shared], device)
+            prefix_ids = torch.tensor([encoded[0][:shared]], device=device)  # (1, C)
         for start in progress_over(starts, desc=desc, unit="batch", enabled=progress):
             rows = order[start : start + batch_size]
             batch = tokenizer.pad(

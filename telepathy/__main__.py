@@ -1,7 +1,13 @@
-"""`python -m telepathy` runs the command line."""
+"""`python -m telepathy` runs the command line: in a process forked from the warm server where
+`telepathy warm-start` runs one (cli/warm.py), else here."""
 
 import sys
 
-from telepathy.cli import main
+from telepathy.cli.warm import run_through_server
 
-sys.exit(main())
+code = run_through_server(sys.argv[1:])
+if code is None:
+    from telepathy.cli import main
+
+    code = main()
+sys.exit(code)

@@ -238,8 +238,9 @@ STAGES = sorted(p.stem for p in RULES.glob("*.smk") if p.stem != "common")
 
 
 def test_every_rule_file_has_a_cli_module_of_its_name_and_the_reverse():
-    # submit.py runs the workflow itself (the driver as a SLURM job): no rule calls it
-    cli = {p.stem for p in (PACKAGE / "cli").glob("*.py")} - {"__init__", "args", "submit"}
+    # submit.py and warm.py run the workflow itself (the driver as a SLURM job, or beside a
+    # warm job server): no rule calls them
+    cli = {p.stem for p in (PACKAGE / "cli").glob("*.py")} - {"__init__", "args", "submit", "warm"}
     assert set(STAGES) == cli, "workflow/rules/<stage>.smk and telepathy/cli/<stage>.py pair up"
 
 

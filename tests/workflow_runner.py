@@ -15,13 +15,14 @@ PROFILE = REPO / "workflow" / "profiles" / "local"
 
 
 def snakemake(
-    *args: str, cwd: Path = REPO, env: dict[str, str] | None = None
+    *args: str, cwd: Path = REPO, env: dict[str, str] | None = None, warm: bool = False
 ) -> subprocess.CompletedProcess:
     """Snakemake on this repository's Snakefile, this venv first on PATH (the rules call
-    `python -m telepathy`)."""
+    `python -m telepathy`); `warm`: under `telepathy warm-start`, as `make demo` runs it."""
     env = {**(env or os.environ), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    warm_start = [sys.executable, "-m", "telepathy", "warm-start", "--"] if warm else []
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args],
+        [*warm_start, sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args],
         check=False,
         capture_output=True,
         text=True,

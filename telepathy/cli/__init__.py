@@ -34,6 +34,7 @@ from telepathy.cli import (
     submit,
     tables,
     train,
+    warm,
 )
 from telepathy.cli.args import Command
 
@@ -41,8 +42,12 @@ EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: try again (resume)
 
 log = logging.getLogger("telepathy")
 
-# `submit` is no stage (no rule calls it): it runs the workflow itself, as a SLURM job.
-STAGES = (prepare, train, evaluate, baselines, latency, merge, tables, figures, accounting, submit)
+# `submit` and `warm` are no stages (no rule calls them): they run the workflow itself, as a
+# SLURM job or beside a warm server for its local jobs.
+STAGES = (
+    *(prepare, train, evaluate, baselines, latency, merge, tables, figures, accounting),
+    *(submit, warm),
+)
 COMMANDS: dict[str, Command] = {c.name: c for stage in STAGES for c in stage.COMMANDS}
 # The commands that may reach the hub; every other command runs offline by construction.
 ONLINE_COMMANDS = tuple(name for name, command in COMMANDS.items() if command.online)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -268,13 +269,18 @@ def test_every_baseline_ablation_and_benchmark_runs_end_to_end(tmp_path, model_c
 @pytest.mark.slow
 def test_every_dataset_runs_end_to_end(tmp_path, model_cache):
     config = config_in(tmp_path, REPO / "tests" / "workflow" / "all_datasets.yaml")
-    # one thread per job, so the local profile's 2 cores run two of these short jobs at once
+    # one thread per job, so the local profile's 2 cores run two of these short jobs at once;
+    # under warm-start, as `make demo` runs: every job but the preparations forked warm
     run = snakemake(
         *("--configfile", str(config), "--profile", str(PROFILE), "--max-threads", "1"),
         "all_paper_tables",
         cwd=tmp_path,
+        warm=True,
     )
     assert run.returncode == 0, run.stderr[-4000:]
+    served = re.search(r"served (\d+) jobs, (\d+) ran cold", run.stderr)
+    assert served and int(served[1]) > 50, run.stderr[-2000:]
+    print(served[0])
     table = pd.read_csv(tmp_path / "results" / "corrected" / "runs.csv")
     assert set(table["status"]) == {"complete"}, table[["run_id", "status"]]
     nine = {"sst2", "agnews", "trec", "banking77", "boolq", "piqa", "commonsenseqa", "gsm8k"}

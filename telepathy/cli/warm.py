@@ -136,9 +136,10 @@ def serve(command: list[str]) -> int:
     os.set_blocking(wakeup_write, False)
     signal.set_wakeup_fd(wakeup_write)
     signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the loop: a job or COMMAND ended
-    # Ctrl-C reaches COMMAND (our process group); it decides, and we serve until it exits
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     child = subprocess.Popen(command, env={**os.environ, SOCKET_ENV: str(path)})
+    # Ctrl-C reaches COMMAND (our process group); it decides, and we serve until it exits.
+    # Ignored only after COMMAND started: an ignored signal stays ignored across exec.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda signum, _frame: _signal_job(child.pid, signum))
     server = _Server(listener, child.pid, (wakeup_read, wakeup_write))
     try:

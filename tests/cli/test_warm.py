@@ -134,3 +134,11 @@ def test_a_served_training_job_checkpoints_on_sigterm_or_when_its_client_dies(
     assert "served 1 jobs, 0 ran cold" in stderr
     assert server.returncode == (75 if how == "sigterm" else 128 + signal.SIGKILL), stderr
     assert "received SIGTERM at step" in stderr and "checkpoint written to" in stderr
+
+
+def test_the_command_gets_ctrl_c(tmp_path):
+    """The server ignores SIGINT (COMMAND decides what Ctrl-C does), but COMMAND must not
+    inherit that: an ignored signal stays ignored across exec."""
+    probe = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    run = warm_start(sys.executable, "-c", probe, cwd=tmp_path)
+    assert run.returncode == 0 and run.stdout.strip() == "True", run.stderr

@@ -66,7 +66,11 @@ def run_through_server(argv: list[str]) -> int | None:
         conn.close()
         return None
     with conn, conn.makefile("rb") as replies:
-        socket.send_fds(conn, [json.dumps(_request(argv)).encode() + b"\n"], [0, 1, 2])
+        message = json.dumps(_request(argv)).encode() + b"\n"
+        with contextlib.suppress(OSError):  # a refusal may close the socket before the rest
+            sent = socket.send_fds(conn, [message], [0, 1, 2])
+            if sent < len(message):  # a large environment may not go in one sendmsg
+                conn.sendall(message[sent:])
         reply = json.loads(replies.readline() or b"{}")
         if "pid" not in reply:
             reason = reply.get("refused", "the server closed the connection")
@@ -108,8 +112,7 @@ def _signal_job(pid: int, signum: int) -> None:
 
 @dataclass
 class _Server:
-    """The server's state: the listening socket, COMMAND's pid, and each running job's
-    connection by pid (the event loop's only mutable state)."""
+    """The server's state: its socket, COMMAND's pid, each running job's connection by pid."""
 
     listener: socket.socket
     command_pid: int
@@ -209,32 +212,40 @@ def _event_loop(server: _Server) -> None:
 def _accept(server: _Server) -> None:
     conn, _ = server.listener.accept()
     conn.settimeout(10)
+    fds: list[int] = []
     try:
         message, fds, _flags, _addr = socket.recv_fds(conn, 1 << 20, 3)
+        while message and not message.endswith(b"\n"):
+            chunk = conn.recv(1 << 20)
+            message += chunk if chunk else b"\n"  # EOF: json.loads names what came
         request = json.loads(message)
-    except (OSError, ValueError):
-        conn.close()
-        return
-    reason = _refusal(request, server.import_env) if len(fds) == 3 else "no standard streams"
-    if reason:
-        server.refused += 1
-        _send(conn, {"refused": reason})
+        reason = _refusal(request, server.import_env) if len(fds) == 3 else "no standard streams"
+        pid = None if reason else _fork_job(request, fds, server)
+    except (OSError, ValueError) as err:  # a broken request, or no fork: the job runs cold
+        reason, pid = f"{type(err).__name__}: {err}", None
+    finally:
         for fd in fds:
             os.close(fd)
+    if pid is None:
+        server.refused += 1
+        with contextlib.suppress(OSError):
+            _send(conn, {"refused": reason})
         conn.close()
         return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        _run_job(request, fds, server)  # never returns
-    for fd in fds:
-        os.close(fd)
     server.served += 1
     server.jobs[pid] = conn
     _send(conn, {"pid": pid})
     conn.setblocking(True)
     server.selector.register(conn, selectors.EVENT_READ, pid)
+
+
+def _fork_job(request: dict[str, Any], fds: list[int], server: _Server) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    pid = os.fork()
+    if pid == 0:
+        _run_job(request, fds, server)  # never returns
+    return pid
 
 
 def _refusal(request: dict[str, Any], import_env: dict[str, str]) -> str | None:
@@ -271,12 +282,10 @@ def _run_job(request: dict[str, Any], fds: list[int], server: _Server) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.set_wakeup_fd(-1)
         server.selector.close()
-        server.listener.close()
+        for closable in (server.listener, *filter(None, server.jobs.values())):
+            closable.close()
         for fd in server.wakeup:
             os.close(fd)
-        for conn in server.jobs.values():
-            if conn is not None:
-                conn.close()
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
@@ -310,13 +319,12 @@ def _main(argv: list[str]) -> int:
 
 
 def _reseed() -> None:
-    """A cold process draws fresh seeds for Python's and NumPy's global generators (torch's
-    default generator starts from a fixed seed, untouched by the server)."""
+    """Fresh seeds for Python's and NumPy's global generators, as a cold process draws (torch's
+    starts from a fixed seed, untouched by the server)."""
     import random
 
     random.seed()
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:
+    if (numpy := sys.modules.get("numpy")) is not None:
         numpy.random.seed()
 
 
@@ -364,12 +372,7 @@ def _send(conn: socket.socket, message: dict[str, Any]) -> None:
 
 
 def add_warm_start(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "run",
-        metavar="COMMAND",
-        nargs=argparse.REMAINDER,
-        help="the command to run (after --), e.g. snakemake all_paper_tables --profile ...",
-    )
+    p.add_argument("run", metavar="COMMAND", nargs=argparse.REMAINDER, help="after --")
 
 
 def run_warm_start(args: argparse.Namespace) -> int:
@@ -380,10 +383,7 @@ def run_warm_start(args: argparse.Namespace) -> int:
             "snakemake all_paper_tables --profile workflow/profiles/local`"
         )
     if not sys.platform.startswith("linux"):
-        print(
-            f"telepathy warm-start: {sys.platform} is not Linux; every job starts cold",
-            file=sys.stderr,
-        )
+        print(f"warm-start: {sys.platform} is not Linux; every job starts cold", file=sys.stderr)
         return subprocess.call(command)
     return serve(command)
 

@@ -142,3 +142,19 @@ def test_the_command_gets_ctrl_c(tmp_path):
     probe = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
     run = warm_start(sys.executable, "-c", probe, cwd=tmp_path)
     assert run.returncode == 0 and run.stdout.strip() == "True", run.stderr
+
+
+def test_a_broken_request_is_turned_away_and_the_server_serves_on(tmp_path):
+    client = (
+        "import os, socket\n"
+        "conn = socket.socket(socket.AF_UNIX)\n"
+        "conn.connect(os.environ['TELEPATHY_WARM_SOCKET'])\n"
+        "socket.send_fds(conn, [b'not json\\n'], [0, 1, 2])\n"
+        "print(conn.makefile('rb').readline().decode().strip())\n"
+    )
+    script = f'{sys.executable} -c "{client}" && {sys.executable} -m telepathy {RESOLVE}'
+    run = warm_start("bash", "-c", script, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert '{"refused": "JSONDecodeError: Expecting value' in run.stdout
+    assert '"pair": "tiny"' in run.stdout
+    assert "served 1 jobs, 1 ran cold" in run.stderr

@@ -12,10 +12,9 @@ A job runs cold in its own process instead where its Python or package is not th
 command may reach the hub (the server imported huggingface_hub offline), a variable that the
 preloaded libraries read at import (`HF_*`, `TORCH*`, `PYTHON*`, ...) differs from the server's,
 or it runs inside SLURM (`SLURM_JOB_ID`: it would escape its allocation and accounting). Linux only
-(fork after torch's import is safe while no torch op has run; the server runs none). Snakemake's
-benchmark files keep the jobs' wall times; their CPU and memory columns measure the client. Code
-edited while the server runs is not seen by the jobs it serves.
-"""
+(fork after torch's import is safe while no torch op has run; the server runs none). Benchmark
+files keep the jobs' wall times; their CPU and memory columns measure the client. Code edited
+while the server runs is not seen by the jobs it serves."""
 
 from __future__ import annotations
 
@@ -128,47 +127,48 @@ class _Server:
 
 
 def serve(command: list[str]) -> int:
-    """Start COMMAND with the server's socket in its environment, preload, and serve its jobs
-    until it exits; its exit code."""
+    """Preload, start COMMAND with the server's socket in its environment, and serve its jobs
+    until it exits; its exit code. A preload that fails stops here, before COMMAND starts."""
+    command_env = dict(os.environ)  # COMMAND's own: not the preload's offline flags
     folder = Path(tempfile.mkdtemp(prefix="telepathy-warm-"))
     path = folder / "jobs.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
     listener.listen(64)
-    wakeup_read, wakeup_write = os.pipe()
-    os.set_blocking(wakeup_write, False)
-    signal.set_wakeup_fd(wakeup_write)
-    signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the loop: a job or COMMAND ended
-    child = subprocess.Popen(command, env={**os.environ, SOCKET_ENV: str(path)})
-    # Ctrl-C reaches COMMAND (our process group); it decides, and we serve until it exits.
-    # Ignored only after COMMAND started: an ignored signal stays ignored across exec.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda signum, _frame: _signal_job(child.pid, signum))
-    server = _Server(listener, child.pid, (wakeup_read, wakeup_write))
+    wakeup = os.pipe()
+    os.set_blocking(wakeup[1], False)
+    server = _Server(listener, 0, wakeup)
     try:
         started = time.perf_counter()
         _preload(server)
-        print(
-            f"telepathy warm-start: jobs fork from a server that preloaded torch and "
-            f"transformers in {time.perf_counter() - started:.1f} s ({path})",
-            file=sys.stderr,
-        )
+        _say(f"jobs fork from a server that preloaded in {time.perf_counter() - started:.1f} s")
+        signal.set_wakeup_fd(wakeup[1])
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the loop: a job or COMMAND ended
+        child = subprocess.Popen(command, env={**command_env, SOCKET_ENV: str(path)})
+        server.command_pid = child.pid
+        # Ctrl-C reaches COMMAND (our process group); it decides, and we serve until it exits.
+        # Ignored only after COMMAND started: an ignored signal stays ignored across exec.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda signum, _frame: _signal_job(child.pid, signum))
         server.selector.register(listener, selectors.EVENT_READ, "listener")
-        server.selector.register(wakeup_read, selectors.EVENT_READ, "wakeup")
+        server.selector.register(wakeup[0], selectors.EVENT_READ, "wakeup")
         _event_loop(server)
     finally:
+        listener.close()  # from here on, jobs start cold
+        path.unlink(missing_ok=True)
+        folder.rmdir()
         _stop_jobs(server)
-        listener.close()
+        if server.command_pid and server.command_status is None:  # the loop failed
+            server.command_status = child.wait()  # COMMAND goes on, its jobs cold
         signal.set_wakeup_fd(-1)
         for fd in server.wakeup:
             os.close(fd)
-        path.unlink(missing_ok=True)
-        folder.rmdir()
-    print(
-        f"telepathy warm-start: served {server.served} jobs, {server.refused} ran cold",
-        file=sys.stderr,
-    )
+    _say(f"served {server.served} jobs, {server.refused} ran cold")
     return server.command_status if server.command_status is not None else 1
+
+
+def _say(text: str) -> None:
+    print(f"telepathy warm-start: {text}", file=sys.stderr)
 
 
 def _preload(server: _Server) -> None:
@@ -383,7 +383,7 @@ def run_warm_start(args: argparse.Namespace) -> int:
             "snakemake all_paper_tables --profile workflow/profiles/local`"
         )
     if not sys.platform.startswith("linux"):
-        print(f"warm-start: {sys.platform} is not Linux; every job starts cold", file=sys.stderr)
+        _say(f"{sys.platform} is not Linux; every job starts cold")
         return subprocess.call(command)
     return serve(command)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -40,6 +41,18 @@ def network_blocked_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         **extra,
     )
     return env
+
+
+# A shell without job control starts a background command with SIGINT ignored, and an ignored
+# signal stays ignored across exec: a suite started that way gave its subprocesses no Ctrl-C.
+_DEFAULT_SIGINT = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+_DEFAULT_SIGINT += "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+
+
+def as_from_a_terminal(python_args: list[str]) -> list[str]:
+    """`python *python_args` started with SIGINT's default, as from a terminal, whatever started
+    this suite (the tests of what Ctrl-C does)."""
+    return [sys.executable, "-c", _DEFAULT_SIGINT, *python_args]
 
 
 def network_attempts(tmp_path: Path) -> list[str]:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import as_from_a_terminal
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
@@ -140,13 +141,9 @@ def test_the_command_gets_ctrl_c(tmp_path):
     """The server ignores SIGINT (COMMAND decides what Ctrl-C does), but COMMAND must not
     inherit that: an ignored signal stays ignored across exec."""
     probe = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
-    # warm-start itself as from a terminal (SIGINT's default), whatever started this suite: a
-    # shell without job control starts background commands with SIGINT ignored
-    terminal = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-    terminal += "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
     command = [sys.executable, "-c", probe]
     run = subprocess.run(
-        [sys.executable, "-c", terminal, "-m", "telepathy", "warm-start", "--", *command],
+        as_from_a_terminal(["-m", "telepathy", "warm-start", "--", *command]),
         check=False,
         capture_output=True,
         text=True,

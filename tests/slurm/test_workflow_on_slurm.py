@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import as_from_a_terminal
 
 from .slurmtools import CLUSTER_SH, REPO, SlurmCluster, run, wait_until
 
@@ -100,13 +101,6 @@ def snakemake(
     )  # fmt: skip
 
 
-# A shell without job control starts a background command with SIGINT ignored, and an ignored
-# signal stays ignored across exec: a suite started that way gave the driver no Ctrl-C at all.
-# The driver starts as from a terminal, with SIGINT's default.
-DEFAULT_SIGINT = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-DEFAULT_SIGINT += "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
-
-
 def start_snakemake(workdir: Path, targets: tuple[str, ...] = ALL) -> subprocess.Popen:
     log = (workdir / "driver.log").open("a")
     # faulthandler: a SIGABRT writes every thread's stack to the log (a driver that hangs)
@@ -114,7 +108,7 @@ def start_snakemake(workdir: Path, targets: tuple[str, ...] = ALL) -> subprocess
     command = snakemake_command(workdir, targets=targets)
     assert command[0] == sys.executable
     return subprocess.Popen(
-        [sys.executable, "-c", DEFAULT_SIGINT, *command[1:]], cwd=workdir, env=env, stdout=log,
+        as_from_a_terminal(command[1:]), cwd=workdir, env=env, stdout=log,
         stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
